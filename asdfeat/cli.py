@@ -1,0 +1,85 @@
+"""The ``asdfeat`` command line.
+
+Each module in :mod:`asdfeat.commands` defines ``register(app)``, which adds
+its commands to the typer app. Command modules import heavy dependencies
+(torch, zarr) inside the command functions, so ``asdfeat --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import sys
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+import asdfeat.commands
+from asdfeat import __version__
+from asdfeat.errors import AsdfeatError
+
+app = typer.Typer(
+    name="asdfeat",
+    help="Extract, store and score embeddings for machine-sound anomaly detection.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+error_console = Console(stderr=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"asdfeat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=error_console, show_path=False)],
+    )
+
+
+def _register_commands() -> None:
+    for module_info in sorted(pkgutil.iter_modules(asdfeat.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"asdfeat.commands.{module_info.name}")
+        module.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Run the CLI; user errors print one message and exit with status 2."""
+    try:
+        app(standalone_mode=False)
+    except AsdfeatError as error:
+        error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as stop:
+        sys.exit(stop.exit_code)
+    except typer.Abort:
+        error_console.print("aborted")
+        sys.exit(130)
+    except Exception as error:  # click usage errors carry their own formatting
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
