@@ -120,4 +120,6 @@ def _load_builtin_extractors() -> None:
 _BUILTIN_MODULES = [
     "asdfeat.extractors.logmel_stats",
     "asdfeat.extractors.autoencoder",
+    "asdfeat.extractors.pretrained",
+    "asdfeat.extractors.hear",
 ]

@@ -1,0 +1,1 @@
+"""Extractors for any module that follows the HEAR 2021 model API."""

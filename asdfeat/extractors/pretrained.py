@@ -1,0 +1,1 @@
+"""Pretrained encoders (BEATs, EAT, CED) registered by name."""
