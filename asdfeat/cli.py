@@ -1,6 +1,6 @@
 """The ``asdfeat`` command line.
 
-Each module in :mod:`asdfeat.commands` defines ``register(app)``, which adds
+Each public module in :mod:`asdfeat.commands` defines ``register(app)``, which adds
 its commands to the typer app. Command modules import heavy dependencies
 (torch, zarr) inside the command functions, so ``asdfeat --help`` stays fast.
 """
@@ -53,6 +53,8 @@ def _configure(
 
 def _register_commands() -> None:
     for module_info in sorted(pkgutil.iter_modules(asdfeat.commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):  # shared helpers, not commands
+            continue
         module = importlib.import_module(f"asdfeat.commands.{module_info.name}")
         module.register(app)
 
