@@ -1,0 +1,191 @@
+"""Input checks shared by every backend; each raises StoreError before any write."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from asdfeat.data.clips import COLUMNS, ClipTable
+from asdfeat.errors import StoreError
+
+from .base import EmbeddingKey
+
+# How many offending clip paths or rows an error message lists.
+MAX_LISTED = 5
+
+
+def check_key(key: EmbeddingKey) -> None:
+    """Raise StoreError unless ``key`` is an EmbeddingKey of non-empty strings."""
+    if not isinstance(key, EmbeddingKey):
+        raise StoreError(f"expected an EmbeddingKey, got {type(key).__name__} {key!r}")
+    for field in ("model", "dataset", "machine"):
+        value = getattr(key, field)
+        if not isinstance(value, str) or not value:
+            raise StoreError(f"invalid {field} {value!r} in {key}: expected a non-empty string")
+
+
+def check_dim(dim) -> int:
+    """Return ``dim`` as int, or raise StoreError unless it is a positive integer."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise StoreError(f"invalid embedding dimension {dim!r}: expected a positive integer")
+    return int(dim)
+
+
+def encode_provenance(provenance) -> str:
+    """Serialise ``provenance`` as canonical JSON (sorted keys, no NaN or infinity).
+
+    The stored record is what ``json.loads`` returns for this text, so tuples
+    come back as lists and non-string keys as strings.
+    """
+    if not isinstance(provenance, dict):
+        raise StoreError(f"provenance must be a dict, got {type(provenance).__name__}")
+    try:
+        return json.dumps(provenance, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise StoreError(
+            f"provenance is not JSON-serialisable ({error}); convert paths, arrays and "
+            "non-finite floats to strings, lists or numbers first"
+        ) from None
+
+
+def check_clip_table(dataset: str, machine: str, table: ClipTable) -> None:
+    """Raise StoreError unless ``table`` is a ClipTable of clips of (dataset, machine)."""
+    if not isinstance(table, ClipTable):
+        raise StoreError(f"expected a ClipTable, got {type(table).__name__}")
+    for column, expected in (("dataset", dataset), ("machine", machine)):
+        wrong = table["path"][table[column] != expected]
+        if wrong.size:
+            raise StoreError(
+                f"clip table for ({dataset!r}, {machine!r}) has {wrong.size} clip(s) whose "
+                f"{column} is not {expected!r}, e.g. {wrong[:MAX_LISTED].tolist()}; "
+                "write each (dataset, machine) table separately"
+            )
+
+
+def find_rows_to_append(stored: ClipTable, table: ClipTable, where: str) -> np.ndarray:
+    """Return the row numbers of ``table`` whose path is not in ``stored``.
+
+    Raises
+    ------
+    StoreError
+        If a path in both tables has different metadata in ``table``, since
+        its stored embeddings would then describe another clip.
+    """
+    stored_rows = stored.row_index()
+    new_rows = []
+    conflicts = []
+    for row, path in enumerate(table["path"].tolist()):
+        stored_row = stored_rows.get(path)
+        if stored_row is None:
+            new_rows.append(row)
+            continue
+        changed = [c for c in COLUMNS if table[c][row] != stored[c][stored_row]]
+        if changed:
+            conflicts.append(f"{path} ({', '.join(changed)})")
+
+    if conflicts:
+        raise StoreError(
+            f"{where}: {len(conflicts)} stored clip(s) have different metadata in the new "
+            f"table, e.g. {conflicts[:MAX_LISTED]}; stored rows cannot change, so write "
+            "the changed clips to a new store or under another dataset name"
+        )
+    return np.array(new_rows, dtype=np.int64)
+
+
+def check_embedding_rows(
+    key: EmbeddingKey, paths: np.ndarray, dim: int, rows, values
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a write request and return (rows, values) sorted by row.
+
+    Parameters
+    ----------
+    paths : ndarray of shape (n_clips,), str
+        Clip paths of the table, used to name offending clips.
+    rows : array-like of shape (k,), int
+    values : array-like of shape (k, dim)
+
+    Returns
+    -------
+    rows : ndarray of shape (k,), int64, increasing
+    values : ndarray of shape (k, dim), float32, in the order of ``rows``
+    """
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or not (np.issubdtype(rows.dtype, np.integer) or rows.size == 0):
+        raise StoreError(
+            f"{key}: rows must be a 1-D integer array, got shape {rows.shape} dtype {rows.dtype}"
+        )
+    rows = rows.astype(np.int64)
+
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape != (rows.size, dim):
+        raise StoreError(
+            f"{key}: values have shape {values.shape}, expected ({rows.size}, {dim}) "
+            f"for {rows.size} row(s) of dimension {dim}"
+        )
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise StoreError(f"{key}: values must be numeric, got dtype {values.dtype}")
+
+    out_of_range = rows[(rows < 0) | (rows >= paths.size)]
+    if out_of_range.size:
+        raise StoreError(
+            f"{key}: {out_of_range.size} row(s) outside the clip table of {paths.size} clips, "
+            f"e.g. {out_of_range[:MAX_LISTED].tolist()}; write the clips first"
+        )
+
+    unique, counts = np.unique(rows, return_counts=True)
+    repeated = unique[counts > 1]
+    if repeated.size:
+        raise StoreError(
+            f"{key}: {repeated.size} row(s) given more than once, e.g. clips "
+            f"{paths[repeated[:MAX_LISTED]].tolist()}; give each row once"
+        )
+
+    # Finiteness is checked after the cast, because values beyond the float32
+    # range become infinite there.
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = values.astype(np.float32)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise StoreError(
+            f"{key}: {int(bad.sum())} row(s) have NaN or infinite values (after the cast to "
+            f"float32), e.g. clips {paths[rows[bad][:MAX_LISTED]].tolist()}; fix the "
+            "extractor output before storing it"
+        )
+
+    order = np.argsort(rows, kind="stable")
+    return rows[order], values[order]
+
+
+def select_sections(key: EmbeddingKey, table: ClipTable, sections) -> np.ndarray:
+    """Return a (n_clips,) bool mask of the rows in ``sections`` (all rows for None)."""
+    if sections is None:
+        return np.ones(len(table), dtype=bool)
+
+    if isinstance(sections, str) or not all(isinstance(s, str) for s in sections):
+        raise StoreError(
+            f"{key}: sections must be a list of strings such as ['00', '01'], got {sections!r}"
+        )
+    available = sorted(set(table["section"].tolist()))
+    unknown = sorted(set(sections) - set(available))
+    if unknown:
+        raise StoreError(
+            f"{key}: section(s) {unknown} not in the clip table; available sections: {available}"
+        )
+    return np.isin(table["section"], list(sections))
+
+
+def contiguous_runs(rows: np.ndarray) -> list[tuple[int, int, int]]:
+    """Split increasing ``rows`` into runs of consecutive numbers.
+
+    Returns
+    -------
+    list of (offset, start, stop)
+        ``rows[offset : offset + stop - start]`` equals ``range(start, stop)``.
+    """
+    if rows.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    offsets = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [rows.size]])
+    return [(int(o), int(rows[o]), int(rows[e - 1]) + 1) for o, e in zip(offsets, ends)]
