@@ -162,7 +162,7 @@ def read_clip_list(source: str | Path) -> list[ClipListEntry]:
             names = [name for name in archive.files if name in CLIP_LIST_COLUMNS]
             columns = {name: archive[name].astype(str).tolist() for name in names}
     elif suffix in PARQUET_SUFFIXES:
-        table = _import_parquet(path).read_table(path)
+        table = _import_pyarrow(path)[1].read_table(path)
         names = [name for name in table.column_names if name in CLIP_LIST_COLUMNS]
         columns = {name: [str(v) for v in table.column(name).to_pylist()] for name in names}
     else:
@@ -239,9 +239,8 @@ def _read_csv_matrix(path: Path, key: str | None) -> np.ndarray:
 
 
 def _read_parquet_matrix(path: Path, key: str | None) -> np.ndarray:
-    import pyarrow as pa
-
-    table = _import_parquet(path).read_table(path)
+    pa, parquet = _import_pyarrow(path)
+    table = parquet.read_table(path)
     list_columns = [
         name for name in table.column_names
         if pa.types.is_list(table.schema.field(name).type)
@@ -284,15 +283,16 @@ def _stack_list_column(values: list, path: Path, name: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _import_parquet(path: Path):
+def _import_pyarrow(path: Path):
     try:
+        import pyarrow
         import pyarrow.parquet as parquet
     except ImportError as error:
         raise EmbeddingFileError(
             f"reading the Parquet file {str(path)!r} needs pyarrow, which is not installed; "
             "install it with: pip install 'asdfeat[parquet]'"
         ) from error
-    return parquet
+    return pyarrow, parquet
 
 
 def _read_hdf5(path: Path, key: str | None) -> np.ndarray:
