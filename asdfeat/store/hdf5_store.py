@@ -145,12 +145,17 @@ class HDF5FeatureStore(ArrayFeatureStore):
         dataset = self._node(node)
         if dataset.dtype.kind == "O":
             dataset = dataset.asstr()
-        if rows is None:
-            data = dataset[()]
-        else:
-            runs = contiguous_runs(rows)
-            parts = [dataset[start:stop] for _, start, stop in runs]
-            data = np.concatenate(parts) if parts else dataset[0:0]
+        try:
+            if rows is None:
+                data = dataset[()]
+            else:
+                parts = [dataset[start:stop] for _, start, stop in contiguous_runs(rows)]
+                data = np.concatenate(parts) if parts else dataset[0:0]
+        except OSError as error:
+            # h5py raises OSError when a chunk fails its filter (gzip) on read.
+            raise StoreError(
+                f"cannot read {'/'.join(node)} in {self.path}, which is damaged: {error}"
+            ) from error
 
         if data.dtype.kind == "O":
             return np.array(data.tolist(), dtype=str)

@@ -135,14 +135,20 @@ class ZarrFeatureStore(ArrayFeatureStore):
 
     def _read_rows(self, node: NodePath, rows: np.ndarray | None = None) -> np.ndarray:
         array = self._node(node)
-        if rows is None:
-            data = array[...]
-        elif rows.size == 0:
-            data = array[0:0]
-        elif _is_contiguous(rows):
-            data = array[int(rows[0]) : int(rows[-1]) + 1]
-        else:
-            data = array.oindex[rows]
+        try:
+            if rows is None:
+                data = array[...]
+            elif rows.size == 0:
+                data = array[0:0]
+            elif _is_contiguous(rows):
+                data = array[int(rows[0]) : int(rows[-1]) + 1]
+            else:
+                data = array.oindex[rows]
+        except (RuntimeError, ValueError, OSError) as error:
+            # zarr-python 3.1 raises RuntimeError for a chunk that fails to decompress.
+            raise StoreError(
+                f"cannot read {'/'.join(node)} in {self.path}, which is damaged: {error}"
+            ) from error
 
         if data.dtype.kind == "T":  # NumPy StringDType, which zarr returns for strings
             return np.array(data.tolist(), dtype=str)

@@ -1,0 +1,55 @@
+"""Builders and byte-level checks shared by the store tests."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from asdfeat.data.clips import Clip, ClipTable
+
+DATASET = "dcase2022"
+MACHINE = "fan"
+
+
+def make_table(
+    n_clips: int, *, sections=("00", "01", "02"), start: int = 0, dataset=DATASET, machine=MACHINE
+) -> ClipTable:
+    """Return ``n_clips`` test clips numbered from ``start``, sections in blocks.
+
+    Clip ``i`` belongs to ``sections[i * len(sections) // n_clips]`` so every
+    section is a run of consecutive rows, as in a table built from a sorted
+    folder listing.
+    """
+    clips = []
+    for offset in range(n_clips):
+        i = start + offset
+        section = sections[offset * len(sections) // max(n_clips, 1)]
+        name = f"section_{section}_source_test_normal_{i:04d}.wav"
+        clips.append(
+            Clip(
+                path=f"{machine}/test/{name}",
+                file_name=name,
+                dataset=dataset,
+                machine=machine,
+                section=section,
+                domain="source",
+                split="test",
+                label="normal",
+                attributes=f"a_{i}",
+            )
+        )
+    return ClipTable.from_clips(clips)
+
+
+def make_values(n_rows: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Return a (n_rows, dim) float32 matrix of distinct values."""
+    return np.random.default_rng(seed).standard_normal((n_rows, dim)).astype(np.float32)
+
+
+def snapshot(path: Path) -> dict[str, str]:
+    """Return the SHA-256 of every file under ``path`` (or of ``path`` itself)."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {str(p.relative_to(path.parent)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
