@@ -18,7 +18,7 @@ from asdfeat.extractors import create_extractor
 from asdfeat.extractors.hear import HearExtractor
 
 # A HEAR module whose scene embedding is (mean, std, max |x|, lag-1 autocorrelation)
-# of the scaled audio. Tests replace the marked lines to make it break the API.
+# of the scaled audio. Tests fill the {placeholders} with values that break the API.
 MODULE_TEMPLATE = '''
 import torch
 

@@ -19,7 +19,7 @@ from io_helpers import DATASET, clip_paths, hash_tree, write_clip_csv
 
 
 def _shuffled_fan(tmp_path, dim=5, seed=0):
-    """Write fan embeddings in a shuffled row order; return (values by path, npy, csv)."""
+    """Write fan embeddings in shuffled row order and return (values by path, npy file, clip list)."""
     rng = np.random.default_rng(seed)
     paths = clip_paths("fan")
     order = rng.permutation(len(paths))
