@@ -45,7 +45,7 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 def _tests_table(result) -> Table:
     table = Table(title="Spearman's rho, p and BH q: direction-adjusted proxy vs each ASD metric")
-    table.add_column("family", style="bold")
+    table.add_column("family", style="bold", no_wrap=True)
     table.add_column("n", justify="right")
     for metric in result.asd_metrics:
         table.add_column(metric, justify="right")
@@ -85,19 +85,21 @@ def _print_footer(result) -> None:
 
 
 def _print_three_stage(report: dict) -> None:
-    stage1 = Table(title="Stage 1: proxy-task health and metric resolution")
-    for column in ("family", "proxy metric", "range", "resolution", "spread / resolution", "flags"):
+    stage1 = Table(title="Stage 1: proxy-task health (steps = spread / resolution)")
+    stage1.add_column("family", no_wrap=True)
+    for column in ("proxy metric", "range", "resolution", "steps"):
         stage1.add_column(column)
+    stage1.add_column("flags")
     for entry in report["stage1_proxy_health"]:
         stage1.add_row(
-            entry["family"], f"{entry['proxy_metric']} ({entry['direction']})",
+            entry["family"], f"{entry['proxy_metric']}\n({entry['direction']})",
             f"{_fmt(entry['min'], 4)} to {_fmt(entry['max'], 4)}", _fmt(entry["resolution"]),
-            _fmt(entry["spread_in_steps"]), "\n".join(entry["flags"]) or "ok",
+            _fmt(entry["spread_in_steps"]), escape("\n".join(entry["flags"])) or "ok",
         )
     console.print(stage1)
 
     stage2 = Table(title=escape("Stage 2: objective transfer, mean [min, max] per ASD metric"))
-    stage2.add_column("family")
+    stage2.add_column("family", no_wrap=True)
     metrics = list(dict.fromkeys(entry["asd_metric"] for entry in report["stage2_objective_transfer"]))
     for metric in metrics:
         stage2.add_column(metric, justify="right")
@@ -108,18 +110,18 @@ def _print_three_stage(report: dict) -> None:
         stage2.add_row(family, *cells)
     console.print(stage2)
 
-    from asdfeat.stats.report_format import _signs_text
+    from asdfeat.stats.report_format import describe_signs
 
     stage3 = report["stage3_robustness"]
     console.print("[bold]Stage 3: ranking robustness[/]")
     for entry in stage3["across_families"]:
-        console.print(f"  sign of rho across families, {entry['asd_metric']}: {_signs_text(entry['signs'])}")
+        console.print(f"  sign of rho across families, {entry['asd_metric']}: {describe_signs(entry['signs'])}")
     for entry in stage3["best_across_asd_metrics"]:
         same = "same" if entry["same_best_across_metrics"] else "different"
         console.print(f"  {entry['family']}: {same} best configuration across ASD metrics")
     for entry in stage3["within_groups"]:
         groups = ", ".join(f"{g['group']} rho {_fmt(g['rho'], 2)}" for g in entry["groups"])
-        console.print(f"  {entry['family']} / {entry['asd_metric']} by {stage3['group_by']}: {groups}; {_signs_text(entry['signs'])}")
+        console.print(f"  {entry['family']} / {entry['asd_metric']} by {stage3['group_by']}: {groups}; {describe_signs(entry['signs'])}")
 
 
 def stats(

@@ -1,9 +1,10 @@
 """Proxy-versus-ASD rank analysis: Spearman tests, q-values and rank reversals.
 
 For every family and ASD metric, the direction-adjusted proxy metric is
-correlated with the ASD metric (Spearman, exact permutation p-value), the
-p-values are adjusted with Benjamini-Hochberg over the chosen multiplicity
-family, and the best configuration by proxy is compared with the best by ASD.
+correlated with the ASD metric (Spearman, exact permutation p-value). The
+p-values are then adjusted with Benjamini-Hochberg over the chosen
+multiplicity family, and the best configuration by proxy is compared with the
+best by ASD.
 
 A rank reversal means that no configuration is best by both. When several
 configurations tie for best, each side is the set of tied configurations, and

@@ -41,7 +41,7 @@ def result_records(result: StatsResult) -> list[dict[str, object]]:
 def write_results(result: StatsResult, path: Path | str) -> Path:
     """Write the tests as CSV, or as JSON when the name ends in ``.json``.
 
-    JSON holds ``{"settings": {...}, "tests": [...]}`` with NaN written as
+    JSON contains ``{"settings": {...}, "tests": [...]}`` with NaN written as
     ``null``. CSV writes NaN as ``nan``, the spelling NumPy and pandas read back.
 
     Returns

@@ -1,8 +1,8 @@
 """Three-stage evaluation report: proxy health, objective transfer, robustness.
 
-Stage 1 asks whether the proxy metric separates the configurations at all.
+Stage 1 checks whether the proxy metric separates the configurations at all.
 Stage 2 lists the ASD metrics per family, independent of any ranking. Stage 3
-asks whether the proxy-ASD rankings persist across families and across the
+checks whether the proxy-ASD rankings persist across families and across the
 groups the user names (capacity, encoder family, checkpoint rule, ...).
 
 Thresholds, each chosen for this tool and stated where it is applied:
@@ -60,9 +60,9 @@ def _numeric_column(table: ProxyTable, column: str, rows: np.ndarray) -> np.ndar
 
 
 def _resolution(table: ProxyTable, rows: np.ndarray) -> tuple[float, str]:
-    given = _numeric_column(table, "proxy_resolution", rows)
-    if given is not None:
-        return float(np.max(given)), "proxy_resolution column"
+    resolution_column = _numeric_column(table, "proxy_resolution", rows)
+    if resolution_column is not None:
+        return float(np.max(resolution_column)), "proxy_resolution column"
     return reported_resolution(table.proxy_value[rows]), "reported precision"
 
 
@@ -92,6 +92,7 @@ def _collapse(table: ProxyTable, rows: np.ndarray) -> dict[str, object] | None:
 
 def proxy_health(table: ProxyTable) -> list[dict[str, object]]:
     """Stage 1: spread, resolution, ties, saturation and collapse of each family's proxy metric."""
+    # NOTE: training divergence is not checked, because the table has no loss curves.
     families = []
     for family in table.families:
         rows = table.family_rows(family)
@@ -105,11 +106,11 @@ def proxy_health(table: ProxyTable) -> list[dict[str, object]]:
 
         flags = []
         if steps < LOW_RESOLUTION_STEPS:
-            flags.append(f"low resolution: spread is {steps:.1f} resolution steps (< {LOW_RESOLUTION_STEPS})")
+            flags.append(f"low resolution ({steps:.1f} steps < {LOW_RESOLUTION_STEPS})")
         if np.unique(values).size < values.size:
-            flags.append(f"tied proxy values: {values.size - np.unique(values).size} tie(s)")
+            flags.append(f"tied proxy values ({values.size - np.unique(values).size})")
         if saturation is not None and saturation["saturated"]:
-            flags.append(f"saturated: best value is {saturation['headroom']:.3g} below the ceiling {saturation['ceiling']:g}")
+            flags.append(f"saturated ({saturation['headroom']:.3g} below {saturation['ceiling']:g})")
         if collapse is not None and collapse["collapsed"]:
             kind = "collapse" if collapse["confirmed_by_alignment"] else "possible collapse"
             flags.append(f"{kind}: {', '.join(collapse['collapsed'])}")
@@ -169,6 +170,8 @@ def _sign_summary(rhos: Sequence[float]) -> dict[str, object]:
 
 
 def _group_robustness(table: ProxyTable, result: StatsResult, group_by: str) -> list[dict[str, object]]:
+    # NOTE: (family, config) must stay unique, so a configuration seen under several
+    # checkpoint rules needs the rule in its config name (for example "ae-64-4@loss-best").
     if group_by not in table.extra:
         raise StatsError(
             f"{table.source}: group column {group_by!r} not found among the text columns {sorted(table.extra)}; "

@@ -50,7 +50,8 @@ def _stage2_lines(report: dict) -> list[str]:
     return ["## Stage 2: objective transfer (ASD metrics, independent of ranking)", ""] + _markdown_table(header, rows)
 
 
-def _signs_text(signs: dict) -> str:
+def describe_signs(signs: dict) -> str:
+    """Summarise the signs of rho, for example ``mixed (2 positive, 1 negative, 0 zero or n/a)``."""
     verdict = {None: "not comparable", True: "consistent", False: "mixed"}[signs["consistent"]]
     return f"{verdict} ({signs['positive']} positive, {signs['negative']} negative, {signs['zero_or_nan']} zero or n/a)"
 
@@ -58,7 +59,7 @@ def _signs_text(signs: dict) -> str:
 def _stage3_lines(report: dict) -> list[str]:
     stage = report["stage3_robustness"]
     lines = ["## Stage 3: ranking robustness", "", "Sign of Spearman's rho across families:", ""]
-    lines += _markdown_table(["ASD metric", "sign of rho"], [[e["asd_metric"], _signs_text(e["signs"])] for e in stage["across_families"]])
+    lines += _markdown_table(["ASD metric", "sign of rho"], [[e["asd_metric"], describe_signs(e["signs"])] for e in stage["across_families"]])
     lines += ["Best configuration by each ASD metric:", ""]
     lines += _markdown_table(
         ["family", "same best across ASD metrics", "best by metric"],
@@ -73,7 +74,7 @@ def _stage3_lines(report: dict) -> list[str]:
                 f"{g['group']} (n={g['n']}): rho {format_number(g['rho'])}" + (", reversal" if g["reversal"] else "")
                 for g in entry["groups"]
             )
-            rows.append([entry["family"], entry["asd_metric"], groups, _signs_text(entry["signs"])])
+            rows.append([entry["family"], entry["asd_metric"], groups, describe_signs(entry["signs"])])
         lines += _markdown_table(["family", "ASD metric", "groups", "sign of rho"], rows)
     return lines
 

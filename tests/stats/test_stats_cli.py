@@ -46,6 +46,26 @@ def test_json_report_and_plot(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_results_and_proxy_inputs(tmp_path):
+    scores = tmp_path / "scores.json"
+    records = [
+        {"model": model, "dataset": "dcase2023", "machine": "mean", "protocol": protocol, "auc": auc, "scope": "mean"}
+        for model, aucs in (("m1", (0.61, 0.70)), ("m2", (0.66, 0.69)), ("m3", (0.64, 0.75)))
+        for protocol, auc in zip(("md", "lp-in"), aucs)
+    ]
+    scores.write_text(json.dumps(records))
+    proxy = tmp_path / "proxy.csv"
+    proxy.write_text("model,family,proxy_metric,proxy_value,proxy_direction\nm1,ae,mae,6,lower\nm2,ae,mae,5,lower\nm3,ae,mae,4,lower\n")
+    out = tmp_path / "tests.csv"
+
+    result = CliRunner().invoke(app, ["stats", "--results", str(scores), "--proxy", str(proxy), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["asd_metric"] for row in rows] == ["lp_in", "md"]
+    assert float(rows[0]["rho"]) == pytest.approx(0.5)
+
+
 def test_bad_table_raises_stats_error(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("family,config,proxy_value\nae,a,1\n")
