@@ -172,6 +172,7 @@ class EATExtractor(Extractor):
             pooled = {"patch_mean": tokens[:, 1:].mean(dim=1), "cls": tokens[:, 0]}
             return {name: _mean_by_owner(values, owners, len(waveforms)) for name, values in pooled.items()}
 
+    @torch.inference_mode()
     def features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Compute the normalised model input of a padded batch, one row per chunk.
 
@@ -207,9 +208,10 @@ class EATExtractor(Extractor):
         owners = torch.arange(len(fbank))[:, None].expand(-1, max_chunks)[keep]
         return ((mel - NORM_MEAN) / (NORM_STD * 2))[:, None], owners
 
+    @torch.inference_mode()
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
         """Run the encoder: (n, 1, 1024, 128) input -> (n, 513, dim) float32 tokens, CLS first."""
-        with torch.inference_mode(), self._autocast():
+        with self._autocast():
             tokens = self.model(mel.to(self.device))
         return tokens.float()
 
@@ -319,7 +321,10 @@ def load_eat(weights: str | Path, config_path: str | Path | None, *, variant: st
         )
 
     config = _read_config(config_path, variant, state_dict)
-    model = EATModel(config)
+    # Allocate without initialising: the strict load below overwrites every tensor.
+    with torch.device("meta"):
+        model = EATModel(config)
+    model = model.to_empty(device="cpu")
     load_state_dict_strict(model, state_dict, source=weights)
     return model.eval()
 

@@ -88,7 +88,7 @@ class EATConfig:
         return (self.mel_bins - self.patch_size) // self.stride + 1
 
 
-# Released sizes, from the authors' config.json files. The fields not listed
+# Sizes of the published base and large checkpoints; the fields not listed
 # here keep their defaults.
 RELEASED_CONFIGS = {
     "eat-base": {"embed_dim": 768, "depth": 12, "num_heads": 12},
