@@ -63,7 +63,7 @@ def _tests_table(result) -> Table:
 
 
 def _print_footer(result) -> None:
-    methods = sorted({test.p_method for test in result.tests})
+    methods = sorted({test.p_method for test in result.tests} - {"none"})
     console.print(
         f"p-values: two-sided, min(1, 2 min(P(T<=t), P(T>=t))) over pairings; methods used: {', '.join(methods)} "
         f"(exact = all n! pairings for n <= {result.max_exact_n})."
@@ -80,7 +80,7 @@ def _print_footer(result) -> None:
                 f"reversal: {test.family} / {test.asd_metric}: best by proxy {', '.join(test.best_by_proxy)}; "
                 f"best by ASD {', '.join(test.best_by_asd)}"
             )
-        if "tie for best" in test.note:
+        if "tie for best" in test.note and test.p_method != "none":
             console.print(f"tie: {test.family} / {test.asd_metric}: {test.note}")
 
 
