@@ -293,10 +293,10 @@ def _resolve_dataset(machine: str, paths: list[str], listed: list[str], tables: 
     if dataset is not None:
         return dataset
 
-    listed = set(paths)
+    wanted = set(paths)
     holders = sorted(
         name for name, table in tables.for_machine(machine, None).items()
-        if listed.intersection(table["path"].tolist())
+        if wanted.intersection(table["path"].tolist())
     )
     if len(holders) == 1:
         return holders[0]
@@ -306,18 +306,24 @@ def _resolve_dataset(machine: str, paths: list[str], listed: list[str], tables: 
             "choose one with --dataset"
         )
 
-    parsed = {_parse(path, None).dataset for path in listed}
-    if len(parsed) != 1:
+    # DCASE 2021 training names equal 2022 ones, so one name that only 2021
+    # uses makes the whole machine type dcase2021, as scan_dataset decides.
+    implied = {_parse(path, None).dataset for path in listed}
+    if implied == {"dcase2021", "dcase2022"}:
+        return "dcase2021"
+    if len(implied) != 1:
         raise EmbeddingFileError(
-            f"the {machine} clip names look like several datasets {sorted(parsed)}; "
+            f"the {machine} clip names look like several datasets {sorted(implied)}; "
             "import them separately or choose one with --dataset"
         )
-    return parsed.pop()
+    return implied.pop()
 
 
 def _table_for(tables: _StoreTables, dataset: str, machine: str, paths: list[str], listed: list[str]):
     table = tables.get(dataset, machine)
     if table is None:
+        # NOTE: labels come from the names only, so evaluation clips stay "unknown"
+        # here. Extracting later with ground-truth labels then conflicts with this table.
         clips = [_parse(path, dataset) for path in listed]
         clips.sort(key=lambda clip: clip.path)
         return ClipTable.from_clips(clips), True

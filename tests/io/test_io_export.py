@@ -96,3 +96,28 @@ def test_incomplete_embeddings_rejected(tmp_path, store_path):
 def test_unknown_format_rejected(tmp_path, store_path):
     with open_store(store_path, "r") as store, pytest.raises(ValueError, match="'xlsx'"):
         export_store(store, tmp_path / "out", fmt="xlsx")
+
+
+def test_reimported_model_scores_like_original(tmp_path, store_path):
+    from asdfeat.evaluate import score_store
+
+    with open_store(store_path, "r") as store:
+        export_store(store, tmp_path / "out", model="extracted", fmt="npz")
+    for machine in MACHINES:
+        exported = tmp_path / "out" / f"{DATASET}_{machine}.npz"
+        import_embeddings(store_path, "reimported", exported, exported)
+
+    with open_store(store_path, "r") as store:
+        rows = score_store(store, ["md", "lp-in"])
+
+    def by_cell(model):
+        return {
+            (row["protocol"], row["scope"], row["machine"], row.get("section")): row["auc"]
+            for row in rows
+            if row["model"] == model
+        }
+
+    original, reimported = by_cell("extracted"), by_cell("reimported")
+    assert original.keys() == reimported.keys()
+    for cell, auc in original.items():
+        assert reimported[cell] == auc or (np.isnan(auc) and np.isnan(reimported[cell])), cell

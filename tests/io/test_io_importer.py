@@ -269,3 +269,39 @@ def test_empty_model_name_rejected(tmp_path, store_path):
 
     with pytest.raises(EmbeddingFileError, match="model name"):
         import_embeddings(store_path, "  ", npy, clips)
+
+
+def test_dataset_from_leading_folders(tmp_path):
+    paths = [f"DCASE2023T2/dev_data/raw/{p}" for p in clip_paths("fan")]
+    np.save(tmp_path / "e.npy", np.ones((len(paths), 2)))
+    write_clip_csv(tmp_path / "c.csv", paths)
+
+    result = import_embeddings(tmp_path / "s.zarr", "m", tmp_path / "e.npy", tmp_path / "c.csv")
+
+    assert result.keys == [EmbeddingKey("m", "dcase2023", "fan")]
+    with open_store(tmp_path / "s.zarr", "r") as store:
+        assert store.read_clips("dcase2023", "fan")["path"].tolist() == sorted(clip_paths("fan"))
+
+
+def test_file_names_resolved_in_2021_folders(tmp_path):
+    # DCASE 2021 development test clips lie in source_test/ and target_test/,
+    # so a machine and file name resolve to those folders through the store.
+    names = [f"section_00_{domain}_test_normal_{i:04d}.wav" for domain in ("source", "target") for i in range(3)]
+    paths = [f"fan/{name.split('_')[2]}_test/{name}" for name in names]
+    train = [f"fan/train/section_00_source_train_normal_{i:04d}.wav" for i in range(4)]
+    np.save(tmp_path / "a.npy", np.zeros((10, 2)))
+    write_clip_csv(tmp_path / "a.csv", train + paths)
+    import_embeddings(tmp_path / "s.zarr", "first", tmp_path / "a.npy", tmp_path / "a.csv")
+    values = np.arange(20.0).reshape(10, 2)
+    np.save(tmp_path / "b.npy", values)
+    with (tmp_path / "b.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["machine", "file_name"])
+        writer.writerows(["fan", p.rsplit("/", 1)[1]] for p in train + paths)
+
+    import_embeddings(tmp_path / "s.zarr", "second", tmp_path / "b.npy", tmp_path / "b.csv")
+
+    with open_store(tmp_path / "s.zarr", "r") as store:
+        stored, table = store.read_embeddings(EmbeddingKey("second", "dcase2021", "fan"))
+    expected = dict(zip(train + paths, values))
+    np.testing.assert_array_equal(stored, np.stack([expected[p] for p in table["path"].tolist()]))
