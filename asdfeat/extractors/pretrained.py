@@ -14,7 +14,6 @@ listing the models does not import their model code.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 from asdfeat.errors import ExtractorError
 from asdfeat.extractors.config import resolve_checkpoint
@@ -50,16 +49,8 @@ def _make_factory(name: str, encoder: str):
         resolved = resolve_checkpoint(name, checkpoint)
         extractor_class = _extractor_class(encoder)
         expected = options.pop("expected_sha256", None) or resolved.expected_sha256
-
-        if encoder == "beats":
-            # BEATsExtractor hashes the file once and checks the hash itself.
-            return extractor_class(resolved.path, device, variant=name, expected_sha256=expected, **options)
-
-        if expected:
-            from asdfeat.extractors.checkpoints import verify_sha256
-
-            verify_sha256(_weights_file(resolved.path), expected)
-        return extractor_class(resolved.path, device, variant=name, **options)
+        # Each extractor hashes its weights file once and checks the expected hash itself.
+        return extractor_class(resolved.path, device, variant=name, expected_sha256=expected, **options)
 
     factory.__name__ = f"create_{encoder}_extractor"
     return factory
@@ -77,11 +68,6 @@ def _extractor_class(encoder: str):
     if not hasattr(module, class_name):
         raise ExtractorError(f"{module_name} does not define {class_name}; the {encoder} extractor is unavailable")
     return getattr(module, class_name)
-
-
-def _weights_file(path: Path) -> Path:
-    # A Hugging Face folder holds its weights in model.safetensors.
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 for _name, _encoder, _dim, _map, _description in _MODELS:

@@ -142,3 +142,26 @@ def test_models_command_lists_checkpoints(golden_checkpoint, isolated_config, mo
     assert "missing" in result.output
     assert "ASDFEAT_CHECKPOINT_EAT_BASE" in result.output
     assert "audioset_map" in result.output
+
+
+@pytest.mark.parametrize(
+    "name, relative_path, pooled_key",
+    [
+        ("beats-iter3", "beats/beats_tiny.pt", "pooled_mean"),
+        ("eat-base", "eat/hf", "patch_mean"),
+        ("ced-tiny", "ced/ced_tiny.pt", "pooled_mean"),
+    ],
+)
+def test_factories_build_golden_models(name, relative_path, pooled_key, golden_dir):
+    import numpy as np
+    import soundfile
+
+    checkpoint = golden_dir / relative_path
+    extractor = create_extractor(name, checkpoint=checkpoint)
+
+    assert extractor.name == name
+    assert extractor.dim == 64
+    family_dir = golden_dir / relative_path.split("/")[0]
+    clip, _ = soundfile.read(family_dir / "real_fan.wav", dtype="float32")
+    expected = np.load(family_dir / "real_fan.npz")[pooled_key][0]
+    np.testing.assert_allclose(extractor.embed([clip])[0], expected, atol=1e-4, rtol=1e-4)
