@@ -39,7 +39,7 @@ def load_audio(path, *, sample_rate: int = 16000, channel: int = 0) -> np.ndarra
     Raises
     ------
     AudioError
-        If the file is missing, empty, corrupt or not an audio format, holds no
+        If the file is missing, empty, corrupt or not an audio format, contains no
         samples, has no channel ``channel``, contains NaN or infinite samples,
         or is digitally silent (all samples zero).
     """
@@ -78,7 +78,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         ) from error
 
     if samples.shape[0] == 0:
-        raise AudioError(f"audio file {str(path)!r} holds no samples (zero-length audio); re-export the clip")
+        raise AudioError(f"audio file {str(path)!r} contains no samples (zero-length audio); re-export the clip")
     return samples, int(file_rate)
 
 

@@ -1,11 +1,12 @@
 """Apply the official evaluation ground truth to clip tables, matching clips by file name.
 
 Evaluation clips carry no label in their names (``id_05_00000514.wav``,
-``section_03_source_test_0000.wav``, ``section_03_0000.wav``). The organisers
-published the labels separately, in these formats (read from the official
-evaluator repositories: y-kawagu/dcase2020_task2_evaluator,
-y-kawagu/dcase2021_task2_evaluator and nttcslab/dcase2023_task2_evaluator on
-GitHub; the 2022 evaluator uses the same folders as 2023):
+``section_03_source_test_0000.wav``, ``section_03_0000.wav``), so the
+organisers published the labels separately. This module reads the formats
+below. They were taken from the official evaluators on GitHub:
+y-kawagu/dcase2020_task2_evaluator (2020), y-kawagu/dcase2021_task2_evaluator
+(2021) and nttcslab/dcase2023_task2_evaluator (2023). The README of the 2022
+evaluator lists the same ``ground_truth_data`` file names as 2023.
 
 * DCASE 2020, ``eval_data_list.csv``: a row with only a machine type
   (``ToyCar``) starts a block. Each following row is
@@ -73,7 +74,7 @@ def find_ground_truth_files(root=None, *, labels_dir=None) -> list[Path]:
         Dataset root to search when ``labels_dir`` is not given. Clip folders
         (``train``, ``test``, ...) are not entered.
     labels_dir : str or Path, optional
-        Folder that holds ``eval_data_list.csv`` and/or the
+        Folder that contains ``eval_data_list.csv`` and/or the
         ``ground_truth_data``/``ground_truth_domain`` folders, at any depth.
 
     Returns
@@ -86,14 +87,14 @@ def find_ground_truth_files(root=None, *, labels_dir=None) -> list[Path]:
     Raises
     ------
     DatasetError
-        If ``labels_dir`` is given but is not a folder or holds no such file.
+        If ``labels_dir`` is given but is not a folder or contains no such file.
     """
     if labels_dir is None and root is None:
         raise DatasetError("find_ground_truth_files needs root or labels_dir; pass the dataset or label folder")
 
     search_dir = Path(labels_dir if labels_dir is not None else root)
     if not search_dir.is_dir():
-        raise DatasetError(f"label folder {str(search_dir)!r} is not a folder; pass the folder that holds the ground-truth CSVs")
+        raise DatasetError(f"label folder {str(search_dir)!r} is not a folder; pass the folder that contains the ground-truth CSVs")
 
     files = []
     for folder, subfolders, names in os.walk(search_dir):

@@ -54,7 +54,7 @@ def scan_dataset(root, *, dataset: str | None = None, machines=None) -> dict[tup
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"dataset root {str(root)!r} is not a folder; pass the folder that holds dev_data/ or eval_data/")
+        raise DatasetError(f"dataset root {str(root)!r} is not a folder; pass the folder that contains dev_data/ or eval_data/")
 
     machine_dirs = _find_machine_dirs(root)
     found = sorted(machine_dirs)

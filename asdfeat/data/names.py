@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 from asdfeat.data.clips import Clip
 from asdfeat.errors import DatasetError
 
-#: Folder names that may hold clips, mapped to the split they belong to.
+#: Folder names that may contain clips, mapped to the split they belong to.
 #: DCASE 2021 development data keeps its test clips in ``source_test`` and
 #: ``target_test`` folders.
 CLIP_DIRS = {

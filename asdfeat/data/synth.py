@@ -99,7 +99,7 @@ def synthesize_dataset(
     Raises
     ------
     DatasetError
-        If an argument is out of range, or ``out_dir`` already holds clips.
+        If an argument is out of range, or ``out_dir`` already contains clips.
     """
     out_dir = Path(out_dir)
     machines = _validate_arguments(out_dir, machines, sections, train_clips, test_clips, seconds, seed)
@@ -137,7 +137,7 @@ def _validate_arguments(out_dir, machines, sections, train_clips, test_clips, se
     for name, value, low, high in checks:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
             raise DatasetError(f"invalid {name} {value!r}; pass an integer from {low} to {high}")
-    if not isinstance(seconds, (int, float)) or not 0.5 <= seconds <= 60:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) or not 0.5 <= seconds <= 60:
         raise DatasetError(f"invalid seconds {seconds!r}; pass a clip length from 0.5 to 60 seconds")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DatasetError(f"invalid seed {seed!r}; pass an integer >= 0")
@@ -145,7 +145,7 @@ def _validate_arguments(out_dir, machines, sections, train_clips, test_clips, se
     existing = next((out_dir / "dev_data").rglob("*.wav"), None) if (out_dir / "dev_data").is_dir() else None
     if existing is not None:
         raise DatasetError(
-            f"{str(out_dir)!r} already holds clips (e.g. {str(existing)!r}); pass an empty or new folder"
+            f"{str(out_dir)!r} already contains clips (e.g. {str(existing)!r}); pass an empty or new folder"
         )
     return machines
 
