@@ -191,10 +191,12 @@ class AutoencoderExtractor(Extractor):
             raise ExtractorError("the autoencoder must be trained (fit) or loaded before embedding")
         self.model.eval()
         spectrograms = log_mel_batches(self.front_end, waveforms, self.device)
-        rows = []
-        for spectrogram in spectrograms:
-            vectors = context_windows(spectrogram)
-            rows.append((self.model(vectors) - vectors).abs().mean(0))
+        windows = [context_windows(spectrogram) for spectrogram in spectrograms]
+
+        # One forward pass for the whole batch, then a mean per clip.
+        vectors = torch.cat(windows)
+        errors = (self.model(vectors) - vectors).abs()
+        rows = [chunk.mean(0) for chunk in errors.split([len(w) for w in windows])]
         return torch.stack(rows).float().cpu().numpy()
 
     def state_bytes(self) -> bytes:
