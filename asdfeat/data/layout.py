@@ -73,8 +73,10 @@ def scan_dataset(root, *, dataset: str | None = None, machines=None) -> dict[tup
 
     if not tables:
         looked_in = sorted({str(folder) for folders in machine_dirs.values() for folder in folders})
+        if not looked_in:
+            looked_in = [str(part) for part in machine_folder_parents(root)]
         raise DatasetError(
-            f"no WAV files found under {str(root)!r} (looked in {looked_in or [str(part) for part in _machine_parents(root)]}, "
+            f"no WAV files found under {str(root)!r} (looked in {looked_in}, "
             f"machine types {found}); expected <root>/<dev_data|eval_data>/[raw/]<machine>/<train|test>/*.wav"
         )
 
@@ -85,14 +87,20 @@ def scan_dataset(root, *, dataset: str | None = None, machines=None) -> dict[tup
 def _find_machine_dirs(root: Path) -> dict[str, list[Path]]:
     """Map each machine type to its folders, one per release part that has it."""
     machine_dirs = defaultdict(list)
-    for parent in _machine_parents(root):
+    for parent in machine_folder_parents(root):
         for candidate in sorted(parent.iterdir()):
             if candidate.is_dir() and any((candidate / name).is_dir() for name in CLIP_DIRS):
                 machine_dirs[candidate.name].append(candidate)
     return dict(machine_dirs)
 
 
-def _machine_parents(root: Path) -> list[Path]:
+def machine_folder_parents(root) -> list[Path]:
+    """List the folders that :func:`scan_dataset` reads machine-type folders from.
+
+    Clip paths in the tables are relative to one of these folders, for
+    example ``<root>/dev_data/raw`` and ``<root>/eval_data/raw``.
+    """
+    root = Path(root)
     parts = [root / name for name in RELEASE_PARTS if (root / name).is_dir()]
     if not parts:
         parts = [root]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from asdfeat.data.audio import load_audio
-from asdfeat.data.layout import scan_dataset
+from asdfeat.data.layout import machine_folder_parents, scan_dataset
 from asdfeat.data.names import parse_clip_path
 from asdfeat.errors import DatasetError
 
@@ -29,6 +29,17 @@ def test_scan_release_root_merges_dev_and_eval(make_tree):
     assert fan["path"].tolist() == sorted(fan["path"].tolist())
     assert "fan/test/section_03_0000.wav" in fan["path"].tolist()
     assert set(fan["section"].tolist()) == {"00", "03"}
+
+
+def test_clip_paths_resolve_under_parents(make_tree):
+    root = make_tree(DCASE2022_TREE)
+
+    parents = machine_folder_parents(root)
+
+    assert parents == [root / "dev_data" / "raw", root / "eval_data" / "raw"]
+    for table in scan_dataset(root).values():
+        for path in table["path"].tolist():
+            assert sum((parent / path).is_file() for parent in parents) == 1
 
 
 @pytest.mark.parametrize("start", ["dev_data", "dev_data/raw"])
