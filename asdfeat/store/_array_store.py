@@ -44,10 +44,11 @@ logger = logging.getLogger(__name__)
 FORMAT_ATTR = "asdfeat_store_format"
 FORMAT_VERSION = 1
 
-# Rows per chunk of every row-indexed array. 1024 rows of a 768-dim float32
-# matrix make a 3 MiB chunk, and one DCASE section (a few hundred to a few
-# thousand clips) spans a handful of chunks.
-ROW_CHUNK = 1024
+# Rows per chunk of every row-indexed array: 256 rows of a 768-dim float32
+# matrix make a 768 KiB chunk. Extraction writes batches of a few dozen rows,
+# and each write rewrites every chunk it touches, so smaller chunks write
+# faster; benchmarks/bench_store.py measured 256 rows well ahead of 1024.
+ROW_CHUNK = 256
 
 # Artifacts are split into chunks of this many bytes.
 ARTIFACT_CHUNK = 16 * 2**20
@@ -82,6 +83,16 @@ class ArrayFeatureStore(FeatureStore):
         self.path = Path(path)
         self.mode = mode
         self.row_chunk = _checks.check_dim(row_chunk)
+        # Clip tables only grow, so a cached table is current while n_clips matches.
+        self._clip_cache: dict[NodePath, ClipTable] = {}
+
+    def close(self) -> None:
+        """Release the file; any later call on this store raises StoreError."""
+        self._closed = True
+
+    def _require_open(self) -> None:
+        if getattr(self, "_closed", False):
+            raise StoreError(f"{self.path} has been closed; open it again with open_store")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, mode={self.mode!r})"
@@ -108,6 +119,10 @@ class ArrayFeatureStore(FeatureStore):
 
     @abstractmethod
     def _read_attrs(self, node: NodePath) -> dict: ...
+
+    @abstractmethod
+    def _group_attrs(self, node: NodePath) -> dict | None:
+        """Return the attributes of group ``node``, or None if there is no such group."""
 
     @abstractmethod
     def _update_attrs(self, node: NodePath, attrs: dict) -> None: ...
@@ -185,14 +200,22 @@ class ArrayFeatureStore(FeatureStore):
                 f"no clip table for dataset {dataset!r}, machine {machine!r} in {self.path}; "
                 "write it with write_clips first"
             )
+        cached = self._clip_cache.get(node)
+        if cached is not None and len(cached) == n_clips:
+            return cached
+
         rows = np.arange(n_clips)
-        return ClipTable({column: self._read_rows(node + (column,), rows) for column in COLUMNS})
+        table = ClipTable({column: self._read_rows(node + (column,), rows) for column in COLUMNS})
+        for column in COLUMNS:
+            table[column].flags.writeable = False  # shared with later calls
+        self._clip_cache[node] = table
+        return table
 
     def _n_clips(self, clips_node: NodePath) -> int | None:
-        if not self._is_group(clips_node):
+        attrs = self._group_attrs(clips_node)
+        if attrs is None or "n_clips" not in attrs:
             return None
-        n_clips = self._read_attrs(clips_node).get("n_clips")
-        return None if n_clips is None else int(n_clips)
+        return int(attrs["n_clips"])
 
     def write_clips(self, dataset: str, machine: str, table: ClipTable) -> ClipTable:
         self._require_writable(f"write the clip table of ({dataset!r}, {machine!r})")
@@ -255,23 +278,25 @@ class ArrayFeatureStore(FeatureStore):
 
     def has_embeddings(self, key: EmbeddingKey) -> bool:
         _checks.check_key(key)
-        node = _embeddings_node(key)
-        return self._is_group(node) and "dim" in self._read_attrs(node)
+        attrs = self._group_attrs(_embeddings_node(key))
+        return attrs is not None and "dim" in attrs
 
     def _require_embeddings(self, key: EmbeddingKey) -> tuple[NodePath, int, int]:
         """Return (node, n_clips, dim) of an existing matrix, or raise StoreError."""
-        if not self.has_embeddings(key):
+        _checks.check_key(key)
+        node = _embeddings_node(key)
+        attrs = self._group_attrs(node)
+        if attrs is None or "dim" not in attrs:
             raise StoreError(
                 f"no embeddings for {key} in {self.path}; create them with create_embeddings"
             )
-        node = _embeddings_node(key)
         n_clips = self._n_clips(_clips_node(key.dataset, key.machine))
         if n_clips is None or self._array_length(node + ("done",)) < n_clips:
             raise StoreError(
                 f"{self.path} is damaged: embeddings {key} do not match their clip table; "
                 "delete them with delete_embeddings and extract again"
             )
-        return node, n_clips, int(self._read_attrs(node)["dim"])
+        return node, n_clips, int(attrs["dim"])
 
     def create_embeddings(
         self, key: EmbeddingKey, dim: int, provenance: dict, *, overwrite: bool = False
@@ -323,9 +348,13 @@ class ArrayFeatureStore(FeatureStore):
 
     def write_embeddings(self, key: EmbeddingKey, rows: np.ndarray, values: np.ndarray) -> None:
         self._require_writable(f"write embeddings {key}")
-        node, _, dim = self._require_embeddings(key)
-        paths = self.read_clips(key.dataset, key.machine)["path"]
-        rows, values = _checks.check_embedding_rows(key, paths, dim, rows, values)
+        node, n_clips, dim = self._require_embeddings(key)
+        paths_node = _clips_node(key.dataset, key.machine) + ("path",)
+
+        def clip_paths(rows: np.ndarray) -> list[str]:
+            return self._read_rows(paths_node, np.unique(rows)).tolist()
+
+        rows, values = _checks.check_embedding_rows(key, n_clips, clip_paths, dim, rows, values)
         if rows.size == 0:
             return
 
@@ -370,12 +399,9 @@ class ArrayFeatureStore(FeatureStore):
     def delete_embeddings(self, key: EmbeddingKey) -> None:
         self._require_writable(f"delete embeddings {key}")
         node, _, _ = self._require_embeddings(key)
+        # Empty parent groups stay: removing them could race with another
+        # process that creates a sibling key, and listings skip them anyway.
         self._delete(node)
-
-        # Drop parents left empty, so listings show only stored models.
-        for parent in (node[:3], node[:2]):
-            if not self._group_names(parent):
-                self._delete(parent)
         self._flush()
         logger.info("deleted embeddings %s from %s", key, self.path)
 

@@ -72,36 +72,41 @@ def find_rows_to_append(stored: ClipTable, table: ClipTable, where: str) -> np.n
         If a path in both tables has different metadata in ``table``, since
         its stored embeddings would then describe another clip.
     """
-    stored_rows = stored.row_index()
-    new_rows = []
-    conflicts = []
-    for row, path in enumerate(table["path"].tolist()):
-        stored_row = stored_rows.get(path)
-        if stored_row is None:
-            new_rows.append(row)
-            continue
-        changed = [c for c in COLUMNS if table[c][row] != stored[c][stored_row]]
-        if changed:
-            conflicts.append(f"{path} ({', '.join(changed)})")
+    stored_index = stored.row_index()
+    matches = np.array([stored_index.get(path, -1) for path in table["path"].tolist()], dtype=np.int64)
+    known = np.flatnonzero(matches >= 0)
 
-    if conflicts:
+    changed_columns = {}
+    for column in COLUMNS:
+        differs = table[column][known] != stored[column][matches[known]]
+        for row in known[differs].tolist():
+            changed_columns.setdefault(row, []).append(column)
+
+    if changed_columns:
+        conflicts = [
+            f"{table['path'][row]} ({', '.join(columns)})"
+            for row, columns in sorted(changed_columns.items())
+        ]
         raise StoreError(
             f"{where}: {len(conflicts)} stored clip(s) have different metadata in the new "
             f"table, e.g. {conflicts[:MAX_LISTED]}; stored rows cannot change, so write "
             "the changed clips to a new store or under another dataset name"
         )
-    return np.array(new_rows, dtype=np.int64)
+    return np.flatnonzero(matches < 0)
 
 
 def check_embedding_rows(
-    key: EmbeddingKey, paths: np.ndarray, dim: int, rows, values
+    key: EmbeddingKey, n_clips: int, clip_paths, dim: int, rows, values
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a write request and return (rows, values) sorted by row.
 
     Parameters
     ----------
-    paths : ndarray of shape (n_clips,), str
-        Clip paths of the table, used to name offending clips.
+    n_clips : int
+        Rows in the clip table.
+    clip_paths : callable
+        ``clip_paths(rows)`` returns the paths of the given valid rows in
+        increasing row order; it is called only to name offending clips.
     rows : array-like of shape (k,), int
     values : array-like of shape (k, dim)
 
@@ -123,13 +128,13 @@ def check_embedding_rows(
             f"{key}: values have shape {values.shape}, expected ({rows.size}, {dim}) "
             f"for {rows.size} row(s) of dimension {dim}"
         )
-    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
-        raise StoreError(f"{key}: values must be numeric, got dtype {values.dtype}")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise StoreError(f"{key}: values must be real numbers, got dtype {values.dtype}")
 
-    out_of_range = rows[(rows < 0) | (rows >= paths.size)]
+    out_of_range = rows[(rows < 0) | (rows >= n_clips)]
     if out_of_range.size:
         raise StoreError(
-            f"{key}: {out_of_range.size} row(s) outside the clip table of {paths.size} clips, "
+            f"{key}: {out_of_range.size} row(s) outside the clip table of {n_clips} clips, "
             f"e.g. {out_of_range[:MAX_LISTED].tolist()}; write the clips first"
         )
 
@@ -138,7 +143,7 @@ def check_embedding_rows(
     if repeated.size:
         raise StoreError(
             f"{key}: {repeated.size} row(s) given more than once, e.g. clips "
-            f"{paths[repeated[:MAX_LISTED]].tolist()}; give each row once"
+            f"{clip_paths(repeated[:MAX_LISTED])}; give each row once"
         )
 
     # Finiteness is checked after the cast, because values beyond the float32
@@ -149,7 +154,7 @@ def check_embedding_rows(
     if bad.any():
         raise StoreError(
             f"{key}: {int(bad.sum())} row(s) have NaN or infinite values (after the cast to "
-            f"float32), e.g. clips {paths[rows[bad][:MAX_LISTED]].tolist()}; fix the "
+            f"float32), e.g. clips {clip_paths(np.sort(rows[bad])[:MAX_LISTED])}; fix the "
             "extractor output before storing it"
         )
 

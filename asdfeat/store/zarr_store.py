@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 import zarr.errors
+from zarr.codecs import Crc32cCodec
 from zarr.storage import LocalStore
 
 from asdfeat.errors import StoreError
@@ -76,6 +77,7 @@ class ZarrFeatureStore(ArrayFeatureStore):
     # -- primitives ----------------------------------------------------------
 
     def _node(self, node: NodePath):
+        self._require_open()
         try:
             return self._root["/".join(node)] if node else self._root
         except KeyError:
@@ -104,17 +106,27 @@ class ZarrFeatureStore(ArrayFeatureStore):
     def _read_attrs(self, node: NodePath) -> dict:
         return self._node(node).attrs.asdict()
 
+    def _group_attrs(self, node: NodePath) -> dict | None:
+        group = self._node(node)
+        return group.attrs.asdict() if isinstance(group, zarr.Group) else None
+
     def _update_attrs(self, node: NodePath, attrs: dict) -> None:
         self._node(node).attrs.update(attrs)
 
     def _create_array(self, node: NodePath, data: np.ndarray, chunk_rows: int) -> None:
         parent = self._node(node[:-1])
-        dtype = str if data.dtype.kind == "U" else data.dtype
+        options = {}
+        if data.dtype.kind in "fu":
+            # Embeddings and model weights barely compress, and zstd made
+            # 64-row writes several times slower. A CRC32C checksum per chunk
+            # still turns a damaged chunk into an error instead of wrong values.
+            options["compressors"] = [Crc32cCodec()]
         array = parent.create_array(
             node[-1],
             shape=data.shape,
-            dtype=dtype,
+            dtype=str if data.dtype.kind == "U" else data.dtype,
             chunks=(chunk_rows,) + data.shape[1:],
+            **options,
         )
         if data.shape[0] and (data.dtype.kind == "U" or data.any()):
             array[...] = data
@@ -145,7 +157,8 @@ class ZarrFeatureStore(ArrayFeatureStore):
             else:
                 data = array.oindex[rows]
         except (RuntimeError, ValueError, OSError) as error:
-            # zarr-python 3.1 raises RuntimeError for a chunk that fails to decompress.
+            # zarr-python 3.1 raises RuntimeError for a chunk that fails to
+            # decompress and ValueError for a checksum mismatch.
             raise StoreError(
                 f"cannot read {'/'.join(node)} in {self.path}, which is damaged: {error}"
             ) from error

@@ -53,3 +53,16 @@ def snapshot(path: Path) -> dict[str, str]:
     path = Path(path)
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     return {str(p.relative_to(path.parent)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def write_key_in_batches(path: str, backend: str, model: str, n_batches: int) -> None:
+    """Create embeddings of ``model`` and write them in batches (runs in a worker process)."""
+    from asdfeat.store import EmbeddingKey, open_store
+
+    key = EmbeddingKey(model, DATASET, MACHINE)
+    with open_store(path, backend=backend) as store:
+        n_clips = len(store.read_clips(DATASET, MACHINE))
+        store.create_embeddings(key, 4, {"model": model})
+        values = make_values(n_clips, 4, seed=len(model))
+        for rows in np.array_split(np.arange(n_clips), n_batches):
+            store.write_embeddings(key, rows, values[rows])

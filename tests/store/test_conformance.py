@@ -459,3 +459,66 @@ def test_artifacts_round_trip(filled, store_path):
         store_path, lambda: filled.write_artifact(KEY, "text", "not bytes"), "must be bytes"
     )
     assert_rejected(store_path, lambda: filled.write_artifact(KEY, "", b"x"), "invalid artifact name")
+
+
+def test_complex_values_rejected(filled, store_path):
+    assert_rejected(
+        store_path,
+        lambda: filled.write_embeddings(KEY, [6], make_values(1, DIM) + 1j),
+        "values must be real numbers",
+    )
+
+
+# -- interrupted calls and lifetime ----------------------------------------------
+
+
+def fail_on_attribute(store, monkeypatch, attribute: str) -> None:
+    """Make the store raise when it sets ``attribute``, as if the process died there."""
+    update_attrs = store._update_attrs
+
+    def interrupted(node, attrs):
+        if attribute in attrs:
+            raise KeyboardInterrupt(f"interrupted before setting {attribute}")
+        update_attrs(node, attrs)
+
+    monkeypatch.setattr(store, "_update_attrs", interrupted)
+
+
+def test_interrupted_append_is_invisible(filled, open_test_store, monkeypatch):
+    fail_on_attribute(filled, monkeypatch, "n_clips")
+    with pytest.raises(KeyboardInterrupt):
+        filled.write_clips(DATASET, MACHINE, make_table(16))
+    filled.close()
+
+    store = open_test_store()
+    assert store.read_clips(DATASET, MACHINE) == make_table(12)
+    assert store.done_mask(KEY).shape == (12,)
+
+    # The next append overwrites the leftover rows of the interrupted one.
+    store.write_embeddings(KEY, np.arange(5, 12), make_values(7, DIM))
+    stored = store.write_clips(DATASET, MACHINE, make_table(12).append(make_table(2, start=70)))
+    assert stored["path"][12:].tolist() == make_table(2, start=70)["path"].tolist()
+    np.testing.assert_array_equal(store.done_mask(KEY), [True] * 12 + [False] * 2)
+
+
+def test_interrupted_create_is_invisible(filled, open_test_store, monkeypatch):
+    other = EmbeddingKey("ced-base", DATASET, MACHINE)
+    fail_on_attribute(filled, monkeypatch, "dim")
+    with pytest.raises(KeyboardInterrupt):
+        filled.create_embeddings(other, 4, {})
+    filled.close()
+
+    store = open_test_store()
+    assert not store.has_embeddings(other)
+    assert store.list_embeddings() == [KEY]
+    store.create_embeddings(other, 4, {})
+    assert store.done_mask(other).shape == (12,)
+
+
+def test_closed_store_rejects_calls(filled):
+    filled.close()
+
+    with pytest.raises(StoreError, match="has been closed"):
+        filled.read_clips(DATASET, MACHINE)
+    with pytest.raises(StoreError, match="has been closed"):
+        filled.write_embeddings(KEY, [6], make_values(1, DIM))
