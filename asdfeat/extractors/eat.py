@@ -321,6 +321,12 @@ def load_eat(weights: str | Path, config_path: str | Path | None, *, variant: st
         )
 
     config = _read_config(config_path, variant, state_dict)
+    if config.mel_bins != FBANK_OPTIONS.num_mel_bins:
+        raise CheckpointError(
+            f"EAT config {config_path} sets mel_bins {config.mel_bins}, but the EAT front end "
+            f"computes {FBANK_OPTIONS.num_mel_bins} mel bins; use a checkpoint trained on 128-bin input"
+        )
+
     # Allocate without initialising: the strict load below overwrites every tensor.
     with torch.device("meta"):
         model = EATModel(config)

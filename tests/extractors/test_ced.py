@@ -19,7 +19,9 @@ from asdfeat.errors import AudioError, CheckpointError, ExtractorError
 from asdfeat.extractors.ced import CEDExtractor, load_ced
 from asdfeat.extractors.ced_model import CEDConfig, CEDModel
 from asdfeat.extractors.checkpoints import sha256_file
+from asdfeat.extract import run_extraction
 from asdfeat.extractors.registry import create_extractor
+from asdfeat.store import EmbeddingKey, open_store
 
 INPUTS = ["real_fan", "synth_10s"]
 ATOL = 1e-4
@@ -347,3 +349,17 @@ def test_released_keys_match_manifest(manifest_name, ced_dir):
         first = next(other for other, candidate in state.items() if candidate is tensor)
         assert shared[key] == (first if first != key else None), key
     assert sum(p.numel() for p in model.parameters()) == manifest["num_parameters_unique"]
+
+
+def test_pipeline_stores_golden_embedding(tmp_path, ced_dir, golden):
+    clip_path = tmp_path / "dev_data" / "fan" / "test" / "normal_id_00_00000030.wav"
+    clip_path.parent.mkdir(parents=True)
+    shutil.copy(ced_dir / "real_fan.wav", clip_path)
+
+    run_extraction(tmp_path / "dev_data", tmp_path / "store.zarr", "ced-tiny", checkpoint=ced_dir / "ced_tiny.pt")
+
+    store = open_store(tmp_path / "store.zarr", "r")
+    embeddings, table = store.read_embeddings(EmbeddingKey("ced-tiny", "dcase2020", "fan"))
+    assert embeddings.shape == (1, 64)
+    assert len(table) == 1
+    np.testing.assert_allclose(embeddings, golden["real_fan"]["pooled_mean"], atol=ATOL, rtol=RTOL)

@@ -22,7 +22,9 @@ from asdfeat.errors import AudioError, CheckpointError, ExtractorError
 from asdfeat.extractors.checkpoints import sha256_file
 from asdfeat.extractors.eat import EATExtractor, load_eat
 from asdfeat.extractors.eat_model import EATConfig, EATModel, map_fairseq_state_dict
+from asdfeat.extract import run_extraction
 from asdfeat.extractors.registry import create_extractor
+from asdfeat.store import EmbeddingKey, open_store
 
 INPUTS = ["real_fan", "synth_10s"]
 ATOL = 1e-4
@@ -250,6 +252,15 @@ def test_missing_config_uses_released_size(tmp_path, eat_dir):
         EATExtractor(tmp_path, variant="eat-base")
 
 
+def test_other_mel_bins_rejected(tmp_path, eat_dir):
+    shutil.copy(eat_dir / "hf" / "model.safetensors", tmp_path / "model.safetensors")
+    config = json.loads((eat_dir / "hf" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "mel_bins": 64}))
+
+    with pytest.raises(CheckpointError, match="mel_bins 64"):
+        EATExtractor(tmp_path, variant="eat-base")
+
+
 def test_pickled_objects_rejected(tmp_path):
     path = tmp_path / "fairseq_checkpoint.pt"
     torch.save({"cfg": Namespace(task="pretraining"), "model": {}}, path)
@@ -354,3 +365,17 @@ def test_fairseq_names_map_onto_manifest(manifest_name, eat_dir):
     mapped = map_fairseq_state_dict(fairseq_state, source=manifest_name)
 
     assert sorted(mapped) == sorted(entry["key"] for entry in manifest["keys"])
+
+
+def test_pipeline_stores_golden_embedding(tmp_path, eat_dir, golden):
+    clip_path = tmp_path / "dev_data" / "fan" / "test" / "normal_id_00_00000030.wav"
+    clip_path.parent.mkdir(parents=True)
+    shutil.copy(eat_dir / "real_fan.wav", clip_path)
+
+    run_extraction(tmp_path / "dev_data", tmp_path / "store.zarr", "eat-base", checkpoint=eat_dir / "hf")
+
+    store = open_store(tmp_path / "store.zarr", "r")
+    embeddings, table = store.read_embeddings(EmbeddingKey("eat-base", "dcase2020", "fan"))
+    assert embeddings.shape == (1, 64)
+    assert len(table) == 1
+    np.testing.assert_allclose(embeddings, golden["real_fan"]["patch_mean"], atol=ATOL, rtol=RTOL)
