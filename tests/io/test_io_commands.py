@@ -16,6 +16,12 @@ from io_helpers import DATASET, clip_paths, hash_tree, write_clip_csv
 runner = CliRunner()
 
 
+
+@pytest.fixture
+def backend() -> str:
+    """One backend is enough here: the store conformance tests cover both."""
+    return "zarr"
+
 def _invoke(*args):
     return runner.invoke(app, [str(arg) for arg in args], env={"COLUMNS": "200"})
 

@@ -18,6 +18,12 @@ from asdfeat.store import EmbeddingKey, open_store
 from io_helpers import DATASET, MACHINES, write_clip_csv
 
 
+
+@pytest.fixture
+def backend() -> str:
+    """One backend is enough here: the store conformance tests cover both."""
+    return "zarr"
+
 def _read_rows(path):
     with path.open(newline="") as handle:
         return list(csv.reader(handle))
