@@ -195,7 +195,7 @@ def _import_hear_module(module_name: str):
 
 
 def _check_sample_rate(model, module_name: str) -> int:
-    # hear-validator also restricts the rate to 16, 22.05, 44.1 or 48 kHz.
+    # The HEAR benchmark's hear-validator also restricts the rate to 16, 22.05, 44.1 or 48 kHz.
     # Any positive integer works here because the clips are resampled.
     rate = getattr(model, "sample_rate", None)
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:

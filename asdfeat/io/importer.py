@@ -64,7 +64,7 @@ class ImportPlan:
 
 @dataclass
 class ImportResult:
-    """What an import wrote."""
+    """Summary of one import: the model, its dimension, the clip count and what was written."""
 
     model: str
     dim: int

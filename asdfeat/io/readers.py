@@ -1,6 +1,6 @@
 """Readers for embedding matrices and clip lists written by other tools.
 
-An embedding file holds one (n_clips, dim) numeric matrix in one of these
+An embedding file contains one (n_clips, dim) numeric matrix in one of these
 formats, chosen by the file suffix:
 
 * ``.npy``: the array itself.
@@ -115,7 +115,7 @@ def read_embedding_file(source: str | Path, *, key: str | None = None) -> np.nda
     Raises
     ------
     EmbeddingFileError
-        If the file is missing, has an unknown suffix, or holds no 2-D numeric
+        If the file is missing, has an unknown suffix, or contains no 2-D numeric
         matrix under the given key.
     """
     path, key = split_source(source, key)
@@ -178,7 +178,7 @@ def read_clip_list(source: str | Path) -> list[ClipListEntry]:
 
 def _read_npy(path: Path, key: str | None) -> np.ndarray:
     if key is not None:
-        raise EmbeddingFileError(f"{str(path)!r} is a .npy file, which holds one array; drop --key")
+        raise EmbeddingFileError(f"{str(path)!r} is a .npy file, which contains one array, so --key does not apply; drop it")
     return _load_numpy(path)
 
 
