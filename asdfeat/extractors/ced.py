@@ -250,6 +250,7 @@ class CEDExtractor(Extractor):
         return torch.nn.functional.pad(piece, (0, limit - piece.shape[-1]))
 
     def _autocast(self):
+        # NOTE: the bfloat16 and float16 paths have not been run on a CUDA device yet.
         enabled = self.dtype != "float32"
         return torch.autocast(self.device.type, dtype=_DTYPES[self.dtype], enabled=enabled)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -241,6 +242,7 @@ class EATExtractor(Extractor):
         return record
 
     def _autocast(self):
+        # NOTE: the bfloat16 and float16 paths have not been run on a CUDA device yet.
         enabled = self.dtype != "float32"
         return torch.autocast(self.device.type, dtype=_DTYPES[self.dtype], enabled=enabled)
 
@@ -251,7 +253,7 @@ def resolve_eat_paths(checkpoint: str | Path) -> tuple[Path, Path | None]:
     Parameters
     ----------
     checkpoint : str or Path
-        A folder holding ``config.json`` and ``model.safetensors`` (or
+        A folder containing ``config.json`` and ``model.safetensors`` (or
         ``pytorch_model.bin``), or a weights file.
 
     Returns
@@ -310,7 +312,7 @@ def load_eat(weights: str | Path, config_path: str | Path | None, *, variant: st
         If the file cannot be loaded safely, is in neither key layout, or does
         not match the architecture.
     """
-    state_dict = _unwrap(load_checkpoint(weights), weights)
+    state_dict = _unwrap(_load_weights(weights), weights)
     if is_fairseq_state_dict(state_dict):
         state_dict = map_fairseq_state_dict(state_dict, source=weights)
     elif "model.local_encoder.proj.weight" not in state_dict:
@@ -333,6 +335,20 @@ def load_eat(weights: str | Path, config_path: str | Path | None, *, variant: st
     model = model.to_empty(device="cpu")
     load_state_dict_strict(model, state_dict, source=weights)
     return model.eval()
+
+
+def _load_weights(weights: str | Path) -> dict:
+    try:
+        return load_checkpoint(weights)
+    except CheckpointError as error:
+        if not isinstance(error.__cause__, pickle.UnpicklingError):
+            raise
+        # Full fairseq checkpoints pickle their omegaconf config next to the weights.
+        raise CheckpointError(
+            f"{error} For a fairseq EAT checkpoint, keep only its state dict: in a trusted environment "
+            "with omegaconf installed, run torch.save(torch.load(path, weights_only=False)['model'], "
+            "'eat_state_dict.pt') and pass the new file"
+        ) from error.__cause__
 
 
 def _unwrap(content: dict, source) -> dict:

@@ -265,8 +265,9 @@ def test_pickled_objects_rejected(tmp_path):
     path = tmp_path / "fairseq_checkpoint.pt"
     torch.save({"cfg": Namespace(task="pretraining"), "model": {}}, path)
 
-    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+    with pytest.raises(CheckpointError, match="cannot be loaded safely") as caught:
         EATExtractor(path, variant="eat-base")
+    assert "torch.load(path, weights_only=False)['model']" in str(caught.value)
 
 
 def test_missing_checkpoint_named(tmp_path):
