@@ -217,3 +217,20 @@ def test_hear_extraction_end_to_end(hear_module, tmp_path):
         waveform, rate = sf.read(data / "dev_data" / "raw" / path, dtype="float32")
         assert rate == 16000
         np.testing.assert_allclose(embeddings[row], _expected(waveform, 441, 320), rtol=1e-4, atol=1e-5)
+
+
+def test_hear_extraction_real_clips(hear_module, tmp_path, real_data_dir):
+    from asdfeat.extract import run_extraction
+    from asdfeat.store import EmbeddingKey, open_store
+
+    name = hear_module(sample_rate=48000)
+    release = real_data_dir / "dcase2023"
+
+    run_extraction(release, tmp_path / "store.h5", f"hear:{name}", machines=["valve"])
+
+    with open_store(tmp_path / "store.h5", "r") as store:
+        embeddings, table = store.read_embeddings(EmbeddingKey(f"hear:{name}", "dcase2023", "valve"))
+    assert len(table) == 2
+    for row, path in enumerate(table["path"].tolist()):
+        waveform, _ = sf.read(release / "dev_data" / "raw" / path, dtype="float32")
+        np.testing.assert_allclose(embeddings[row], _expected(waveform, 3, 1), rtol=1e-4, atol=1e-5)

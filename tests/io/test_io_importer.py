@@ -305,3 +305,22 @@ def test_file_names_resolved_in_2021_folders(tmp_path):
         stored, table = store.read_embeddings(EmbeddingKey("second", "dcase2021", "fan"))
     expected = dict(zip(train + paths, values))
     np.testing.assert_array_equal(stored, np.stack([expected[p] for p in table["path"].tolist()]))
+
+
+@pytest.mark.parametrize("release", ["dcase2020", "dcase2023"])
+def test_real_names_build_scanned_tables(tmp_path, real_data_dir, release):
+    from asdfeat.data.layout import scan_dataset
+
+    scanned = scan_dataset(real_data_dir / release)
+    listed = sorted(
+        str(path.relative_to(real_data_dir)) for path in (real_data_dir / release).rglob("*.wav")
+    )
+    np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(len(listed), 3)))
+    write_clip_csv(tmp_path / "c.csv", listed[::-1])
+
+    result = import_embeddings(tmp_path / "s.zarr", "m", tmp_path / "e.npy", tmp_path / "c.csv")
+
+    assert sorted(result.new_tables) == sorted(scanned)
+    with open_store(tmp_path / "s.zarr", "r") as store:
+        for (dataset, machine), table in scanned.items():
+            assert store.read_clips(dataset, machine) == table, (dataset, machine)
