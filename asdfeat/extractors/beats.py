@@ -1,11 +1,11 @@
 """BEATs clip embeddings: the released checkpoints, the reference front end, batched.
 
 Front end, as the reference ``BEATs.preprocess``: the waveform (16 kHz, in
-[-1, 1)) is multiplied by 2**15, turned into a Kaldi log filterbank (128 mel
-bins, 25 ms frames, 10 ms shift, Povey window, pre-emphasis 0.97, DC offset
-removal, no dither, ``snip_edges``), then normalised as
-``(fbank - 15.41663) / (2 * 6.55582)``. A clip of ``n`` samples has
-``1 + (n - 400) // 160`` frames, and the patch convolution keeps whole
+[-1, 1)) is multiplied by 2**15 and turned into a Kaldi log filterbank. The
+filterbank has 128 mel bins, 25 ms frames with a 10 ms shift, a Povey window,
+pre-emphasis 0.97, DC offset removal, no dither and ``snip_edges``. It is then
+normalised as ``(fbank - 15.41663) / (2 * 6.55582)``. A clip of ``n`` samples
+has ``1 + (n - 400) // 160`` frames, and the patch convolution keeps whole
 16-frame patches only.
 
 Embedding: the mean of the final encoder tokens (no CLS token), also for
@@ -35,7 +35,7 @@ import torch
 
 from asdfeat.errors import AudioError, CheckpointError, ExtractorError
 from asdfeat.extractors.base import Extractor
-from asdfeat.extractors.beats_model import ATTENTION_IMPLEMENTATIONS, BEATs, BEATsConfig, rename_legacy_keys
+from asdfeat.extractors.beats_model import ATTENTION_IMPLEMENTATIONS, BEATs, BEATsConfig, rename_weight_norm_keys
 from asdfeat.extractors.checkpoints import load_checkpoint, load_state_dict_strict, sha256_file, verify_sha256
 from asdfeat.extractors.kaldi import KaldiFbank, KaldiFbankOptions
 
@@ -248,9 +248,11 @@ def load_beats(checkpoint: str | Path) -> BEATs:
     if not {"cfg", "model"} <= set(content):
         raise CheckpointError(
             f"{checkpoint} is not a BEATs checkpoint: expected the keys 'cfg' and 'model', "
-            f"found {sorted(content)[:10]}"
+            f"found {sorted(map(str, content))[:10]}"
         )
+    if not isinstance(content["cfg"], dict) or not isinstance(content["model"], dict):
+        raise CheckpointError(f"{checkpoint} is not a BEATs checkpoint: 'cfg' and 'model' must both be dicts")
 
     model = BEATs(BEATsConfig.from_dict(content["cfg"]))
-    load_state_dict_strict(model, rename_legacy_keys(content["model"]), source=checkpoint)
+    load_state_dict_strict(model, rename_weight_norm_keys(content["model"]), source=checkpoint)
     return model.eval()

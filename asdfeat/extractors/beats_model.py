@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asdfeat.errors import CheckpointError
+from asdfeat.errors import CheckpointError, ExtractorError
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +144,20 @@ class WeightNormConv1d(nn.Module):
         self.padding = kernel_size // 2
         self.groups = groups
         self.bias = nn.Parameter(torch.zeros(channels))
-        self.weight_g = nn.Parameter(torch.ones(1, 1, kernel_size))
-        self.weight_v = nn.Parameter(torch.zeros(channels, channels // groups, kernel_size))
+        self.weight_g = nn.Parameter(torch.empty(1, 1, kernel_size))
+        self.weight_v = nn.Parameter(torch.empty(channels, channels // groups, kernel_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw ``v`` as the reference initialises the convolution and set ``g = ||v||``.
+
+        Checkpoint loading overwrites both; a random model still gets a finite weight.
+        """
+        channels, _, kernel_size = self.weight_v.shape
+        with torch.no_grad():
+            nn.init.normal_(self.weight_v, mean=0.0, std=math.sqrt(4 / (kernel_size * channels)))
+            self.weight_g.copy_(torch.linalg.vector_norm(self.weight_v, dim=(0, 1), keepdim=True))
+            nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = torch._weight_norm(self.weight_v, self.weight_g, 2)
@@ -261,7 +273,9 @@ class BEATsEncoder(nn.Module):
         self.trim_last = config.conv_pos % 2 == 0
 
         has_table = config.relative_position_embedding
-        self.layers = nn.ModuleList([BEATsLayer(config, has_bias_table=has_table and i == 0) for i in range(config.encoder_layers)])
+        self.layers = nn.ModuleList(
+            [BEATsLayer(config, has_bias_table=has_table and i == 0) for i in range(config.encoder_layers)]
+        )
         if has_table:
             shared_table = self.layers[0].self_attn.relative_attention_bias
             for layer in self.layers[1:]:
@@ -281,7 +295,9 @@ class BEATsEncoder(nn.Module):
         if not self.config.layer_norm_first:
             x = self.layer_norm(x)
 
-        position_bias = self._position_bias(x.shape[1], x.device) if self.config.relative_position_embedding else None
+        position_bias = None
+        if self.config.relative_position_embedding:
+            position_bias = self._position_bias(x.shape[1], x.device)
 
         layer_outputs = []
         for layer in self.layers:
@@ -373,11 +389,11 @@ class BEATs(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Compute the final tokens (batch, tokens, dim) from normalised filterbanks (batch, frames, mel)."""
         if attention not in ATTENTION_IMPLEMENTATIONS:
-            raise ValueError(f"invalid attention {attention!r}; choose one of {ATTENTION_IMPLEMENTATIONS}")
+            raise ExtractorError(f"invalid attention {attention!r}; choose one of {ATTENTION_IMPLEMENTATIONS}")
         return self.encoder(self.embed_patches(fbank), attention=attention, return_layers=return_layers)
 
 
-def rename_legacy_keys(state_dict: dict) -> dict:
+def rename_weight_norm_keys(state_dict: dict) -> dict:
     """Rename ``parametrizations.weight.original0/1`` keys to ``weight_g``/``weight_v``.
 
     Checkpoints re-saved after :func:`torch.nn.utils.parametrizations.weight_norm`

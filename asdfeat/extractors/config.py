@@ -1,4 +1,4 @@
-"""Where the checkpoint of each pretrained model is found, and its expected hash.
+"""Checkpoint locations of the pretrained models, and their expected hashes.
 
 A checkpoint path is taken from the first of these that is set:
 
@@ -50,7 +50,7 @@ class OfficialCheckpoint:
     published_at: str
 
 
-# File names as the authors publish them; the pages were read in December 2026.
+# File names and download pages as the authors list them in their READMEs.
 OFFICIAL_CHECKPOINTS = {
     "beats-iter3": OfficialCheckpoint(
         "BEATs_iter3.pt",

@@ -237,3 +237,24 @@ def _shared_keys(model: torch.nn.Module) -> dict:
         shared[name] = first_name.get(id(tensor))
         first_name.setdefault(id(tensor), name)
     return shared
+
+
+def test_pipeline_stores_golden_embedding(golden_dir, checkpoint_path, tmp_path, golden):
+    import shutil
+
+    from asdfeat.extract import run_extraction
+    from asdfeat.store import EmbeddingKey, open_store
+
+    clip_dir = tmp_path / "dev_data" / "fan" / "test"
+    clip_dir.mkdir(parents=True)
+    shutil.copy(golden_dir / "beats" / "real_fan.wav", clip_dir / "normal_id_00_00000030.wav")
+    store_path = tmp_path / "store.zarr"
+
+    run_extraction(tmp_path / "dev_data", store_path, "beats-iter3", checkpoint=checkpoint_path)
+
+    with open_store(store_path, "r") as store:
+        embeddings, clips = store.read_embeddings(EmbeddingKey("beats-iter3", "dcase2020", "fan"))
+        provenance = store.read_provenance(EmbeddingKey("beats-iter3", "dcase2020", "fan"))
+    assert embeddings.shape == (1, 64)
+    np.testing.assert_allclose(embeddings[0], golden["real_fan"]["pooled_mean"][0], atol=ATOL, rtol=RTOL)
+    assert provenance["checkpoint_sha256"] == sha256_file(checkpoint_path)
