@@ -141,8 +141,8 @@ class CEDFrontEnd(nn.Module):
     Uses the window and mel matrix loaded from the checkpoint. ``forward``
     takes (batch, n_samples) float32 waveforms padded at the end and the valid
     sample counts, and returns (batch, n_mels, n_frames_max) dB values and the
-    valid frame counts ``1 + n_samples // hop_size``. Frames past a clip's end
-    are set to its clamp floor.
+    valid frame counts ``1 + n_samples // hop_size``. Frames past a clip's
+    valid count hold no meaningful values, and its clamp ignores them.
     """
 
     def __init__(self, config: CEDConfig):
