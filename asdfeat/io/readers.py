@@ -347,7 +347,8 @@ def _check_matrix(array, path: Path) -> np.ndarray:
 
 
 def _read_csv_rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig drops the byte-order mark that spreadsheet programs write.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return [row for row in csv.reader(handle) if row]
 
 

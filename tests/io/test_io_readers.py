@@ -186,6 +186,12 @@ def test_clip_list_path_column(tmp_path):
     assert entries == [ClipListEntry(path="fan/train/a.wav"), ClipListEntry(path="fan/test/b.wav")]
 
 
+def test_clip_list_with_byte_order_mark(tmp_path):
+    (tmp_path / "c.csv").write_text("path\nfan/train/a.wav\n", encoding="utf-8-sig")
+
+    assert read_clip_list(tmp_path / "c.csv") == [ClipListEntry(path="fan/train/a.wav")]
+
+
 def test_clip_list_machine_file_name_split(tmp_path):
     _write_csv(tmp_path / "c.csv", [["machine", "file_name", "split"], ["fan", "a.wav", "train"], ["fan", "b.wav", ""]])
 
