@@ -17,8 +17,9 @@ leaves no visible half state in the Zarr backend:
 * ``n_clips`` is set after every column and every embedding matrix of a
   table has grown. Arrays may be longer than ``n_clips``; the extra rows are
   ignored and overwritten by the next append.
-* ``dim`` is set after ``values`` and ``done`` exist. A group without it is
-  treated as absent and replaced by the next :meth:`create_embeddings`.
+* ``dim`` is set after ``values`` and ``done`` exist, and set to 0 before
+  a matrix is deleted. A group without a positive ``dim`` is treated as
+  absent and replaced by the next :meth:`create_embeddings`.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ FORMAT_VERSION = 1
 
 # Rows per chunk of every row-indexed array: 256 rows of a 768-dim float32
 # matrix make a 768 KiB chunk. Extraction writes batches of a few dozen rows,
-# and each write rewrites every chunk it touches, so smaller chunks write
-# faster; benchmarks/bench_store.py measured 256 rows well ahead of 1024.
+# and each write rewrites every chunk it touches. In benchmarks/bench_store.py
+# 256-row chunks wrote faster than 1024-row chunks in both backends.
 ROW_CHUNK = 256
 
 # Artifacts are split into chunks of this many bytes.
@@ -82,7 +83,10 @@ class ArrayFeatureStore(FeatureStore):
             raise StoreError(f"invalid store mode {mode!r}: expected 'r' (read-only) or 'a'")
         self.path = Path(path)
         self.mode = mode
-        self.row_chunk = _checks.check_dim(row_chunk)
+        if isinstance(row_chunk, bool) or not isinstance(row_chunk, int) or row_chunk < 1:
+            raise StoreError(f"invalid row_chunk {row_chunk!r}: expected a positive integer")
+        self.row_chunk = row_chunk
+        self._closed = False
         # Clip tables only grow, so a cached table is current while n_clips matches.
         self._clip_cache: dict[NodePath, ClipTable] = {}
 
@@ -91,7 +95,7 @@ class ArrayFeatureStore(FeatureStore):
         self._closed = True
 
     def _require_open(self) -> None:
-        if getattr(self, "_closed", False):
+        if self._closed:
             raise StoreError(f"{self.path} has been closed; open it again with open_store")
 
     def __repr__(self) -> str:
@@ -193,6 +197,11 @@ class ArrayFeatureStore(FeatureStore):
         return sorted(pairs)
 
     def read_clips(self, dataset: str, machine: str) -> ClipTable:
+        """Return the stored clip table; StoreError if there is none.
+
+        The column arrays are read-only because this store caches the table
+        and returns it again; copy a column before changing it.
+        """
         node = _clips_node(dataset, machine)
         n_clips = self._n_clips(node)
         if n_clips is None:
@@ -271,26 +280,33 @@ class ArrayFeatureStore(FeatureStore):
         for model in self._group_names(("embeddings",)):
             for dataset in self._group_names(("embeddings", model)):
                 for machine in self._group_names(("embeddings", model, dataset)):
-                    if "dim" in self._read_attrs(("embeddings", model, dataset, machine)):
+                    if _is_committed(self._group_attrs(("embeddings", model, dataset, machine))):
                         names = (decode_name(n) for n in (model, dataset, machine))
                         keys.append(EmbeddingKey(*names))
         return sorted(keys)
 
     def has_embeddings(self, key: EmbeddingKey) -> bool:
         _checks.check_key(key)
-        attrs = self._group_attrs(_embeddings_node(key))
-        return attrs is not None and "dim" in attrs
+        return _is_committed(self._group_attrs(_embeddings_node(key)))
 
-    def _require_embeddings(self, key: EmbeddingKey) -> tuple[NodePath, int, int]:
-        """Return (node, n_clips, dim) of an existing matrix, or raise StoreError."""
+    def _require_embeddings(
+        self, key: EmbeddingKey, *, check_rows: bool = True
+    ) -> tuple[NodePath, int, int]:
+        """Return (node, n_clips, dim) of an existing matrix, or raise StoreError.
+
+        With ``check_rows``, a matrix with fewer rows than its clip table
+        (possible only if other software changed the store) raises too.
+        """
         _checks.check_key(key)
         node = _embeddings_node(key)
         attrs = self._group_attrs(node)
-        if attrs is None or "dim" not in attrs:
+        if not _is_committed(attrs):
             raise StoreError(
                 f"no embeddings for {key} in {self.path}; create them with create_embeddings"
             )
         n_clips = self._n_clips(_clips_node(key.dataset, key.machine))
+        if not check_rows:
+            return node, n_clips or 0, int(attrs["dim"])
         if n_clips is None or self._array_length(node + ("done",)) < n_clips:
             raise StoreError(
                 f"{self.path} is damaged: embeddings {key} do not match their clip table; "
@@ -318,7 +334,7 @@ class ArrayFeatureStore(FeatureStore):
             return
 
         if self._is_group(node):
-            self._delete(node)
+            self._delete_matrix(node)
         self._create_group(node)
         self._create_array(node + ("values",), np.zeros((n_clips, dim), np.float32), self.row_chunk)
         self._create_array(node + ("done",), np.zeros(n_clips, bool), self.row_chunk)
@@ -398,12 +414,20 @@ class ArrayFeatureStore(FeatureStore):
 
     def delete_embeddings(self, key: EmbeddingKey) -> None:
         self._require_writable(f"delete embeddings {key}")
-        node, _, _ = self._require_embeddings(key)
+        node, _, _ = self._require_embeddings(key, check_rows=False)
         # Empty parent groups stay: removing them could race with another
         # process that creates a sibling key, and listings skip them anyway.
+        self._delete_matrix(node)
+        logger.info("deleted embeddings %s from %s", key, self.path)
+
+    def _delete_matrix(self, node: NodePath) -> None:
+        # Zarr deletes files in no fixed order, so the matrix is marked absent
+        # first: a crash mid-delete must not leave rows marked done whose
+        # values are gone.
+        self._update_attrs(node, {"dim": 0})
+        self._flush()
         self._delete(node)
         self._flush()
-        logger.info("deleted embeddings %s from %s", key, self.path)
 
     # -- artifacts -----------------------------------------------------------
 
@@ -416,7 +440,9 @@ class ArrayFeatureStore(FeatureStore):
             )
         blob = np.frombuffer(bytes(data), dtype=np.uint8)
 
-        # The attributes are set last, so a partly written artifact has none.
+        # The attributes are set last, so an artifact that a crash left partly
+        # written has none and read_artifact reports it. The old artifact is
+        # deleted first, so such a crash loses it.
         if self._is_array(node):
             self._delete(node)
         self._create_group(node[:-1])
@@ -438,6 +464,11 @@ class ArrayFeatureStore(FeatureStore):
                 "write it again with write_artifact"
             )
         return data
+
+
+def _is_committed(attrs: dict | None) -> bool:
+    """Return whether embedding-group attributes mark a complete, live matrix."""
+    return attrs is not None and int(attrs.get("dim", 0)) > 0
 
 
 def _clips_node(dataset: str, machine: str) -> NodePath:

@@ -1,16 +1,17 @@
 """HDF5 backend: one file read and written with h5py.
 
-Crash and concurrency behaviour, checked against h5py 3 on HDF5 1.14:
+Crash and concurrency behaviour, checked against h5py 3.16 with HDF5 2.0:
 
 * NOTE: HDF5 has no journal. A process killed while it writes, or before
   the file is flushed, can leave the whole file unreadable, not only the
   rows being written. This backend flushes after every write call to shorten
   that window; keep a copy, or use the Zarr backend, for long extractions.
-* HDF5 allows one writer per file: while a store is open with ``mode="a"``,
-  other processes cannot open the file, and HDF5's file locking (on by
-  default since HDF5 1.10) makes their open fail instead of corrupting it.
-  Several processes may open it with ``mode="r"`` while no writer has it.
-* Within one process, close a store before opening the same file again.
+* HDF5 allows one writer per file. While a store is open with ``mode="a"``,
+  HDF5's file locking makes any open from another process fail with
+  StoreError, in either mode. Several processes may open the file with
+  ``mode="r"`` while no writer has it.
+* Within one process, close a store before opening the same file again:
+  HDF5 then shares one file handle between both store objects.
 * NOTE: deleted or overwritten embeddings and artifacts leave unused space
   in the file; ``h5repack`` copies the file without it.
 """
@@ -137,8 +138,9 @@ class HDF5FeatureStore(ArrayFeatureStore):
             # A Fletcher-32 checksum per chunk turns a damaged chunk into an
             # error instead of wrong values.
             options["fletcher32"] = True
-        # No compression: gzip made 64-row writes about 20 times slower. The
-        # cost is that the last chunk of each array is stored at full size.
+        # No compression: gzip made 64-row batch writes more than ten times
+        # slower in benchmarks/bench_store.py. The cost is that HDF5 stores
+        # the last chunk of each array at full size.
         self._file.create_dataset("/".join(node), **options)
 
     def _array_length(self, node: NodePath) -> int:

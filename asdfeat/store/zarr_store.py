@@ -8,6 +8,8 @@ Crash and concurrency behaviour, checked against zarr-python 3.1
   file either old or new, never truncated. One call writes several files, and
   the commit-point attributes described in :mod:`asdfeat.store._array_store`
   keep an interrupted call invisible.
+* NOTE: LocalStore does not call fsync, so an operating-system crash or
+  power loss (unlike a killed process) can lose recently written files.
 * Separate processes may write *different* embedding keys of one store at the
   same time, because each key lives in its own directory. They may also read
   while another process writes, seeing each row either before or after it
@@ -117,9 +119,10 @@ class ZarrFeatureStore(ArrayFeatureStore):
         parent = self._node(node[:-1])
         options = {}
         if data.dtype.kind in "fu":
-            # Embeddings and model weights barely compress, and zstd made
-            # 64-row writes several times slower. A CRC32C checksum per chunk
-            # still turns a damaged chunk into an error instead of wrong values.
+            # No compression: float32 mantissas are close to random, so zstd
+            # saves little, and it slowed 64-row batch writes (see
+            # benchmarks/bench_store.py). A CRC32C checksum per chunk still
+            # turns a damaged chunk into an error instead of wrong values.
             options["compressors"] = [Crc32cCodec()]
         array = parent.create_array(
             node[-1],

@@ -1,8 +1,10 @@
-"""Separate processes writing different embedding keys of one Zarr store."""
+"""Several processes on one store: Zarr writers of different keys, HDF5 locking."""
 
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -33,3 +35,24 @@ def test_zarr_writers_of_different_keys(tmp_path):
         for model in models:
             values, _ = store.read_embeddings(EmbeddingKey(model, DATASET, MACHINE))
             np.testing.assert_array_equal(values, make_values(40, 4, seed=len(model)))
+
+
+def test_hdf5_writer_locks_out_other_processes(tmp_path):
+    path = tmp_path / "store.h5"
+    probe = (
+        "import sys, h5py\n"
+        "try:\n"
+        "    h5py.File(sys.argv[1], 'r')\n"
+        "except OSError as error:\n"
+        "    print('locked' if 'lock' in str(error) else error)\n"
+        "else:\n"
+        "    print('opened')\n"
+    )
+
+    with open_store(path) as store:
+        store.write_clips(DATASET, MACHINE, make_table(2))
+        while_open = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True)
+    after_close = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True)
+
+    assert while_open.stdout.strip() == "locked"
+    assert after_close.stdout.strip() == "opened"

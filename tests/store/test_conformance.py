@@ -515,6 +515,22 @@ def test_interrupted_create_is_invisible(filled, open_test_store, monkeypatch):
     assert store.done_mask(other).shape == (12,)
 
 
+def test_interrupted_delete_is_invisible(filled, open_test_store, monkeypatch):
+    def interrupted(node):
+        raise KeyboardInterrupt("interrupted before deleting files")
+
+    monkeypatch.setattr(filled, "_delete", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        filled.delete_embeddings(KEY)
+    filled.close()
+
+    store = open_test_store()
+    assert not store.has_embeddings(KEY)
+    assert store.list_embeddings() == []
+    store.create_embeddings(KEY, DIM, PROVENANCE)
+    assert not store.done_mask(KEY).any()
+
+
 def test_closed_store_rejects_calls(filled):
     filled.close()
 
