@@ -8,6 +8,11 @@ files are written, with the original file names, sorted:
 * ``anomaly_score_<machine>_section_<XX>_test.csv``: rows ``<file name>,<score>``.
 * ``decision_result_<machine>_section_<XX>_test.csv``: rows ``<file name>,<0|1>``.
 
+DCASE 2020 has machine IDs in place of sections, and its baseline and
+evaluator name the files per ID, so for the dataset ``dcase2020`` the names
+are ``anomaly_score_<machine>_id_<XX>.csv`` and
+``decision_result_<machine>_id_<XX>.csv``.
+
 Decision rule: a gamma distribution is fitted with
 :func:`scipy.stats.gamma.fit` (shape, location and scale all free) to the MD
 scores of the normal training clips, and a clip is anomalous (1) when its
@@ -221,13 +226,20 @@ def _write_sections(result: MachineScores, out_dir: Path) -> list[Path]:
         _reject_duplicate_names(names, result.key, section)
         order = rows[np.argsort(names, kind="stable")]
 
-        score_file = out_dir / f"anomaly_score_{machine}_section_{section}_test.csv"
-        decision_file = out_dir / f"decision_result_{machine}_section_{section}_test.csv"
+        suffix = _file_suffix(result.key.dataset, section)
+        score_file = out_dir / f"anomaly_score_{machine}_{suffix}.csv"
+        decision_file = out_dir / f"decision_result_{machine}_{suffix}.csv"
         file_names = result.test["file_name"][order].tolist()
         _write_rows(score_file, zip(file_names, (repr(float(s)) for s in result.scores[order])))
         _write_rows(decision_file, zip(file_names, (str(int(d)) for d in result.decisions[order])))
         written.extend([score_file, decision_file])
     return written
+
+
+def _file_suffix(dataset: str, section: str) -> str:
+    if dataset == "dcase2020":
+        return f"id_{section}"
+    return f"section_{section}_test"
 
 
 def _reject_duplicate_names(names: np.ndarray, key: EmbeddingKey, section: str) -> None:

@@ -99,6 +99,21 @@ def test_unlabelled_test_clips_scored(tmp_path):
     assert [row[0] for row in rows] == [f"section_00_{i:04d}.wav" for i in range(5)]
 
 
+def test_dcase2020_files_named_per_id(tmp_path):
+    train = [f"pump/train/normal_id_02_{i:08d}.wav" for i in range(10)]
+    test = ["pump/test/normal_id_02_00000000.wav", "pump/test/anomaly_id_02_00000000.wav"]
+    np.save(tmp_path / "e.npy", np.random.default_rng(6).normal(size=(12, 2)))
+    write_clip_csv(tmp_path / "c.csv", train + test)
+    import_embeddings(tmp_path / "s.zarr", "m", tmp_path / "e.npy", tmp_path / "c.csv")
+
+    with open_store(tmp_path / "s.zarr", "r") as store:
+        written = write_dcase_scores(store, "m", tmp_path / "out")
+
+    assert [p.name for p in written] == ["anomaly_score_pump_id_02.csv", "decision_result_pump_id_02.csv"]
+    rows = _read_rows(tmp_path / "out" / "anomaly_score_pump_id_02.csv")
+    assert [row[0] for row in rows] == ["anomaly_id_02_00000000.wav", "normal_id_02_00000000.wav"]
+
+
 def test_duplicate_file_names_rejected(tmp_path):
     # Two test clips share a file name in different folders.
     names = [f"t{i}.wav" for i in range(6)] + ["x.wav", "x.wav"]
