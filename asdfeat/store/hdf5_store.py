@@ -45,7 +45,7 @@ class HDF5FeatureStore(ArrayFeatureStore):
     ------
     StoreError
         If ``path`` exists but is not an asdfeat HDF5 file, if ``mode="r"``
-        and it does not exist, or if another process holds it open.
+        and it does not exist, or if another process has it open.
     """
 
     backend = "hdf5"
@@ -58,12 +58,11 @@ class HDF5FeatureStore(ArrayFeatureStore):
         if not created and not (self.path.is_file() and h5py.is_hdf5(self.path)):
             raise StoreError(f"{self.path} exists but is not an asdfeat HDF5 store; choose another path")
 
+        h5py_mode = {"r": "r", "a": "r+"}[mode]
+        if created:
+            h5py_mode = "w-"
         try:
-            self._file = h5py.File(
-                self.path,
-                "w-" if created else "r" if mode == "r" else "r+",
-                rdcc_nbytes=_CHUNK_CACHE_BYTES,
-            )
+            self._file = h5py.File(self.path, h5py_mode, rdcc_nbytes=_CHUNK_CACHE_BYTES)
         except OSError as error:
             raise StoreError(
                 f"cannot open {self.path} as an HDF5 store ({error}); if another process "

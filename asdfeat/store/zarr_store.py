@@ -54,9 +54,12 @@ class ZarrFeatureStore(ArrayFeatureStore):
     def __init__(self, path, mode: str = "a", *, row_chunk: int = ROW_CHUNK):
         super().__init__(path, mode, row_chunk=row_chunk)
         created = self._check_path()
+        zarr_mode = {"r": "r", "a": "r+"}[mode]
+        if created:
+            zarr_mode = "w-"
         try:
             store = LocalStore(self.path, read_only=mode == "r")
-            self._root = zarr.open_group(store=store, mode="w-" if created else "r" if mode == "r" else "r+")
+            self._root = zarr.open_group(store=store, mode=zarr_mode)
         except (zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError, ValueError, OSError) as error:
             raise StoreError(f"cannot open {self.path} as a Zarr v3 store: {error}") from None
         if self._root.metadata.zarr_format != 3:

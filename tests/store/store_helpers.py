@@ -18,9 +18,9 @@ def make_table(
 ) -> ClipTable:
     """Return ``n_clips`` test clips numbered from ``start``, sections in blocks.
 
-    Clip ``i`` belongs to ``sections[i * len(sections) // n_clips]`` so every
-    section is a run of consecutive rows, as in a table built from a sorted
-    folder listing.
+    The clip in row ``k`` belongs to ``sections[k * len(sections) // n_clips]``,
+    so every section is a run of consecutive rows, as in a table built from a
+    sorted folder listing.
     """
     clips = []
     for offset in range(n_clips):

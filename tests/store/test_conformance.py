@@ -13,6 +13,7 @@ from store_helpers import DATASET, MACHINE, make_table, make_values, snapshot
 from asdfeat.data.clips import ClipTable
 from asdfeat.errors import StoreError
 from asdfeat.store import EmbeddingKey, ProvenanceWarning
+from asdfeat.store._array_store import ROW_CHUNK
 
 KEY = EmbeddingKey("beats-iter3+", DATASET, MACHINE)
 DIM = 6
@@ -142,9 +143,9 @@ def test_append_keeps_stored_rows(filled):
     np.testing.assert_array_equal(new_values, old_values)
 
 
-def test_append_across_chunk_boundary(open_test_store, backend):
+def test_append_across_chunk_boundary(open_test_store):
     store = open_test_store()
-    n_clips = 1030  # past the first 1024-row chunk
+    n_clips = ROW_CHUNK + 6  # the last chunk is partly filled
     store.write_clips(DATASET, MACHINE, make_table(n_clips))
     store.create_embeddings(KEY, 2, {})
     store.write_embeddings(KEY, np.arange(n_clips), make_values(n_clips, 2))
