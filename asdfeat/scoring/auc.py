@@ -1,9 +1,9 @@
 """ROC AUC and McClish-standardised partial AUC, computed by Numba kernels.
 
 Both functions reproduce ``sklearn.metrics.roc_auc_score`` (scikit-learn
-1.9): tied scores form one threshold, so a tie between an anomaly and a
-normal clip counts as half a correct ordering, and the partial AUC is the
-area up to ``max_fpr`` with linear interpolation at ``max_fpr``, rescaled by
+1.9). Tied scores form one threshold, so a tie between an anomaly and a
+normal clip counts as half a correct ordering. The partial AUC is the area
+up to ``max_fpr``, with linear interpolation at ``max_fpr``, rescaled by
 McClish's correction so that 0.5 is chance and 1.0 is perfect.
 """
 
@@ -95,7 +95,7 @@ def _check_inputs(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
         raise ScoringError("labels must be boolean or 0/1 (1 = anomaly); got other values")
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ScoringError(f"score {values[bad]} at position {bad} is not finite; AUC needs finite scores")
+        raise ScoringError(f"score {values[bad]} at position {bad} is not finite; AUC needs finite scores, so fix or drop that clip")
 
     labels = labels.astype(np.float64)
     n_anomalies = int(labels.sum())

@@ -131,10 +131,10 @@ def check_cell(cell: Cell) -> CheckedCell:
     )
 
 
-def auc_or_nan(labels: np.ndarray, scores: np.ndarray, what: str, notes: list) -> float:
+def auc_or_nan(labels: np.ndarray, scores: np.ndarray, scope: str, notes: list) -> float:
     n_anomalies = int(labels.sum())
     if n_anomalies == 0 or n_anomalies == labels.shape[0]:
-        notes.append(f"{what}: AUC undefined, {n_anomalies} anomalies among {labels.shape[0]} clips")
+        notes.append(f"{scope}: AUC undefined, {n_anomalies} anomalies among {labels.shape[0]} clips")
         return float("nan")
     return roc_auc(labels, scores)
 

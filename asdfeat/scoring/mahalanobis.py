@@ -165,9 +165,9 @@ def _factor_unit_diagonal(covariance: np.ndarray, scale: np.ndarray):
 
 def _constant_feature_reason(constant: np.ndarray) -> str:
     indices = np.flatnonzero(constant)
-    shown = ", ".join(str(i) for i in indices[:10])
+    listed = ", ".join(str(i) for i in indices[:10])
     more = f", ... ({indices.size} in total)" if indices.size > 10 else ""
-    return f"features constant in training: [{shown}{more}]"
+    return f"features constant in training: [{listed}{more}]"
 
 
 def fit_md(
@@ -214,13 +214,15 @@ def fit_md(
         raise ScoringError(f"unknown shrinkage estimator {shrinkage!r}; choose one of {SHRINKAGE_ESTIMATORS}")
     if not max_condition > 1:
         raise ScoringError(f"max_condition must be greater than 1, got {max_condition}")
-    X = as_embedding_matrix(train, "train", key=key, paths=paths)
+    X = as_embedding_matrix(train, "train", key=key, paths=paths, keep_float32=True)
     n, d = X.shape
     if n < 2:
         raise ScoringError(f"{describe_key(key)}Mahalanobis distance needs at least 2 training clips, got {n}")
 
-    location = X.mean(axis=0)
-    centered = X - location
+    # Casting inside the subtraction centres float32 input in float64
+    # without a separate full-size copy.
+    location = X.mean(axis=0, dtype=np.float64)
+    centered = np.subtract(X, location, dtype=np.float64)
     covariance = centered.T @ centered
     covariance /= n
     constant = X.max(axis=0) == X.min(axis=0)

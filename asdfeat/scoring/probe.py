@@ -1,4 +1,4 @@
-"""L2-regularised logistic-regression probes fitted by a batched Numba Newton solver.
+"""L2-regularised logistic-regression probes fitted by batched Numba Newton solvers.
 
 The objective is scikit-learn's (1.9) for ``LogisticRegression(C=C)`` with an
 unpenalised intercept, on features standardised with the training fold's mean
@@ -7,15 +7,9 @@ and population standard deviation (a feature with zero variance keeps scale
 
     C * sum_i log(1 + exp(-s_i (x_i . w + b))) + ||w||^2 / 2,   s_i = +-1
 
-At the optimum ``w`` is a combination of the standardised training rows, so
-when a fold has fewer clips than dimensions the solver works in the span of
-those rows: with the thin decomposition ``Xs = U diag(sqrt(lam)) V^T`` it fits
-``beta`` on ``Z = U diag(sqrt(lam))`` (n x r, r <= n) and maps back with
-``w = V beta``; the penalty is unchanged because ``||w|| = ||beta||``. The
-reduced problem is strictly convex, so separable folds still give a finite
-solution. Newton steps with backtracking converge quadratically, and the
-solver takes one more full step after the Newton decrement falls below
-``1e-12 * (1 + objective)``.
+Folds with fewer clips than dimensions are solved in the span of their
+training rows through the Gram matrix, the others on the features directly
+(see :mod:`asdfeat.scoring.probe_kernels`).
 """
 
 from __future__ import annotations
@@ -23,15 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.special
+from threadpoolctl import threadpool_limits
 
 from asdfeat.errors import ScoringError
-
-# Eigenvalues of the Gram matrix below this fraction of the largest are
-# treated as zero when building the row-span basis.
-_RANK_TOLERANCE = 1e-12
+from asdfeat.scoring.probe_kernels import newton_dual_batch, newton_primal_batch
 
 
 @dataclass(frozen=True)
@@ -62,115 +53,6 @@ class ProbeModel:
     def predict_proba(self, X) -> np.ndarray:
         """Return the probability of the anomalous class, shape (m,), as scikit-learn computes it."""
         return scipy.special.expit(self.decision_function(X))
-
-
-@numba.njit(cache=True)
-def _log1pexp(z):
-    if z > 0:
-        return z + np.log1p(np.exp(-z))
-    return np.log1p(np.exp(z))
-
-
-@numba.njit(cache=True)
-def _objective(Z, y, beta, intercept, C):
-    z = Z @ beta + intercept
-    loss = 0.0
-    for i in range(z.shape[0]):
-        loss += _log1pexp(z[i]) - y[i] * z[i]
-    return C * loss + 0.5 * (beta @ beta)
-
-
-@numba.njit(cache=True)
-def _newton_one(Z, y, C, max_iter):
-    n, r = Z.shape
-    beta = np.zeros(r)
-    intercept = 0.0
-    objective = _objective(Z, y, beta, intercept, C)
-    hessian = np.empty((r + 1, r + 1))
-    gradient = np.empty(r + 1)
-
-    for iteration in range(1, max_iter + 1):
-        z = Z @ beta + intercept
-        prob = 1.0 / (1.0 + np.exp(-z))
-        residual = prob - y
-        weights = C * prob * (1.0 - prob)
-
-        gradient[:r] = C * (Z.T @ residual) + beta
-        gradient[r] = C * residual.sum()
-        weighted = Z * weights.reshape((n, 1))
-        hessian[:r, :r] = Z.T @ weighted
-        for j in range(r):
-            hessian[j, j] += 1.0
-            column_sum = weighted[:, j].sum()
-            hessian[j, r] = column_sum
-            hessian[r, j] = column_sum
-        # The intercept is unpenalised; a tiny ridge keeps the solve defined
-        # when every probability has saturated.
-        hessian[r, r] = weights.sum() + 1e-12
-
-        step = np.linalg.solve(hessian, gradient)
-        decrement = gradient @ step
-        small = decrement <= 1e-12 * (1.0 + abs(objective))
-
-        # Backtracking (Armijo) line search along the Newton direction.
-        t = 1.0
-        while True:
-            new_beta = beta - t * step[:r]
-            new_intercept = intercept - t * step[r]
-            new_objective = _objective(Z, y, new_beta, new_intercept, C)
-            if new_objective <= objective - 0.25 * t * decrement or t < 1e-10:
-                break
-            t *= 0.5
-        if new_objective <= objective:
-            beta, intercept, objective = new_beta, new_intercept, new_objective
-        if small:
-            return beta, intercept, iteration, True
-    return beta, intercept, max_iter, False
-
-
-@numba.njit(cache=True)
-def _newton_batch(Z_packed, y_packed, n_rows, n_cols, C, max_iter):
-    """Fit every packed problem; returns (coefficients, intercepts, iterations, converged)."""
-    n_problems = Z_packed.shape[0]
-    coefficients = np.zeros((n_problems, Z_packed.shape[2]))
-    intercepts = np.zeros(n_problems)
-    iterations = np.zeros(n_problems, dtype=np.int64)
-    converged = np.zeros(n_problems, dtype=np.bool_)
-    for p in range(n_problems):
-        Z = np.ascontiguousarray(Z_packed[p, : n_rows[p], : n_cols[p]])
-        y = np.ascontiguousarray(y_packed[p, : n_rows[p]])
-        beta, intercept, n_iter, ok = _newton_one(Z, y, C, max_iter)
-        coefficients[p, : n_cols[p]] = beta
-        intercepts[p] = intercept
-        iterations[p] = n_iter
-        converged[p] = ok
-    return coefficients, intercepts, iterations, converged
-
-
-@dataclass
-class _Reduced:
-    mean: np.ndarray
-    scale: np.ndarray
-    design: np.ndarray  # (n, r) matrix the solver sees
-    to_features: np.ndarray | None  # (n, r) map from beta to row weights, None if design is Xs
-    standardised: np.ndarray
-
-
-def _reduce(X: np.ndarray) -> _Reduced:
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    standardised = (X - mean) / scale
-    n, d = standardised.shape
-    if d <= n:
-        return _Reduced(mean, scale, standardised, None, standardised)
-
-    gram = standardised @ standardised.T
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
-    keep = eigenvalues > _RANK_TOLERANCE * max(eigenvalues[-1], 0.0)
-    root = np.sqrt(eigenvalues[keep])
-    basis = eigenvectors[:, keep]
-    return _Reduced(mean, scale, basis * root, basis / root, standardised)
 
 
 def _check_problem(X, y, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,25 +110,67 @@ def fit_probes(
     if not problems:
         return []
     checked = [_check_problem(X, y, i) for i, (X, y) in enumerate(problems)]
-    reduced = [_reduce(X) for X, _ in checked]
+    standardised = [_standardise(X) for X, _ in checked]
+    primal = [p for p, (Xs, _, _) in enumerate(standardised) if Xs.shape[1] <= Xs.shape[0]]
+    dual = [p for p, (Xs, _, _) in enumerate(standardised) if Xs.shape[1] > Xs.shape[0]]
 
-    n_rows = np.array([r.design.shape[0] for r in reduced], dtype=np.int64)
-    n_cols = np.array([r.design.shape[1] for r in reduced], dtype=np.int64)
-    Z_packed = np.zeros((len(reduced), n_rows.max(), n_cols.max()))
-    y_packed = np.zeros((len(reduced), n_rows.max()))
-    for p, (r, (_, labels)) in enumerate(zip(reduced, checked)):
-        Z_packed[p, : n_rows[p], : n_cols[p]] = r.design
-        y_packed[p, : n_rows[p]] = labels
+    weights = [None] * len(checked)
+    intercepts = [0.0] * len(checked)
+    iterations = [0] * len(checked)
+    converged = [False] * len(checked)
 
-    coefficients, intercepts, iterations, converged = _newton_batch(
-        Z_packed, y_packed, n_rows, n_cols, float(C), int(max_iter)
-    )
+    # Gram matrices are one large product each, so they keep all BLAS threads.
+    grams = [standardised[p][0] @ standardised[p][0].T for p in dual]
+
+    # The solvers make many BLAS calls on matrices of a few hundred rows,
+    # where extra BLAS threads only add synchronisation cost (and stall badly
+    # when the cores are shared), so they run on one BLAS thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if primal:
+            designs = [standardised[p][0] for p in primal]
+            results = newton_primal_batch(*_pack_designs(designs, [checked[p][1] for p in primal]), float(C), int(max_iter))
+            for slot, p in enumerate(primal):
+                weights[p] = results[0][slot, : designs[slot].shape[1]].copy()
+                intercepts[p], iterations[p], converged[p] = results[1][slot], results[2][slot], results[3][slot]
+        if dual:
+            results = newton_dual_batch(*_pack_grams(grams, [checked[p][1] for p in dual]), float(C), int(max_iter))
+            for slot, p in enumerate(dual):
+                dual_coefficients = results[0][slot, : grams[slot].shape[0]]
+                weights[p] = standardised[p][0].T @ dual_coefficients
+                intercepts[p], iterations[p], converged[p] = results[1][slot], results[2][slot], results[3][slot]
 
     models = []
-    for p, r in enumerate(reduced):
-        beta = coefficients[p, : n_cols[p]]
-        weights = beta if r.to_features is None else r.standardised.T @ (r.to_features @ beta)
-        coef = weights / r.scale
-        intercept = float(intercepts[p] - r.mean @ coef)
+    for p, (_, mean, scale) in enumerate(standardised):
+        coef = weights[p] / scale
+        intercept = float(intercepts[p] - mean @ coef)
         models.append(ProbeModel(coef, intercept, int(iterations[p]), bool(converged[p])))
     return models
+
+
+def _standardise(X: np.ndarray):
+    """Return (standardised X, mean, scale) as ``StandardScaler`` computes them."""
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (X - mean) / scale, mean, scale
+
+
+def _pack_designs(designs, labels):
+    n_rows = np.array([Z.shape[0] for Z in designs], dtype=np.int64)
+    n_cols = np.array([Z.shape[1] for Z in designs], dtype=np.int64)
+    Z_packed = np.zeros((len(designs), n_rows.max(), n_cols.max()))
+    y_packed = np.zeros((len(designs), n_rows.max()))
+    for p, (Z, y) in enumerate(zip(designs, labels)):
+        Z_packed[p, : n_rows[p], : n_cols[p]] = Z
+        y_packed[p, : n_rows[p]] = y
+    return Z_packed, y_packed, n_rows, n_cols
+
+
+def _pack_grams(grams, labels):
+    n_rows = np.array([K.shape[0] for K in grams], dtype=np.int64)
+    K_packed = np.zeros((len(grams), n_rows.max(), n_rows.max()))
+    y_packed = np.zeros((len(grams), n_rows.max()))
+    for p, (K, y) in enumerate(zip(grams, labels)):
+        K_packed[p, : n_rows[p], : n_rows[p]] = K
+        y_packed[p, : n_rows[p]] = y
+    return K_packed, y_packed, n_rows

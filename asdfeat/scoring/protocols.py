@@ -11,7 +11,8 @@ into one anomaly score per evaluation clip and an AUC:
     One Mahalanobis model per training domain (``train_domain``, for example
     source and target); the score is the minimum distance over the domains.
     A domain with fewer than ``min_domain_clips`` training clips gets no
-    model (a note says so); with no model left, the pooled ``md`` model is used.
+    model, and a note records it. When no domain has a model, the pooled
+    ``md`` model is used.
 ``knn``
     Mean cosine distance to the ``k`` nearest normal training clips.
 ``lp-in``
@@ -157,7 +158,7 @@ def run_protocols(
     max_condition : float, default 1e8
         Condition-number threshold of the ``md`` shrinkage fallback.
     min_domain_clips : int, default 10
-        Fewest training clips a domain needs for its own ``md-domain`` model.
+        Minimum number of training clips for a domain to get its own ``md-domain`` model.
 
     Returns
     -------

@@ -24,6 +24,7 @@ def as_embedding_matrix(
     *,
     key: Hashable | None = None,
     paths: Sequence[str] | np.ndarray | None = None,
+    keep_float32: bool = False,
 ) -> np.ndarray:
     """Convert embeddings to a finite float64 matrix or raise.
 
@@ -37,10 +38,13 @@ def as_embedding_matrix(
         Cell key, such as ``(model, dataset, machine)``, named in messages.
     paths : sequence of str of length n, optional
         Clip paths of the rows, named in messages.
+    keep_float32 : bool, default False
+        Return float32 input unconverted, for callers that accumulate in
+        float64 themselves and want to skip a full copy.
 
     Returns
     -------
-    numpy.ndarray of shape (n, d), dtype float64
+    numpy.ndarray of shape (n, d), dtype float64 (or float32 if kept)
     """
     prefix = describe_key(key)
     matrix = np.asarray(values)
@@ -51,7 +55,8 @@ def as_embedding_matrix(
     if not np.issubdtype(matrix.dtype, np.number) or np.iscomplexobj(matrix):
         raise ScoringError(f"{prefix}{name} embeddings must be real numbers, got dtype {matrix.dtype}")
 
-    matrix = np.asarray(matrix, dtype=np.float64)
+    if not (keep_float32 and matrix.dtype == np.float32):
+        matrix = np.asarray(matrix, dtype=np.float64)
     finite_rows = np.isfinite(matrix).all(axis=1)
     if not finite_rows.all():
         row = int(np.flatnonzero(~finite_rows)[0])
