@@ -14,18 +14,24 @@ MACHINE = "fan"
 
 
 def make_table(
-    n_clips: int, *, sections=("00", "01", "02"), start: int = 0, dataset=DATASET, machine=MACHINE
+    n_clips: int,
+    *,
+    sections=("00", "01", "02"),
+    start: int = 0,
+    block: int = 4,
+    dataset=DATASET,
+    machine=MACHINE,
 ) -> ClipTable:
-    """Return ``n_clips`` test clips numbered from ``start``, sections in blocks.
+    """Return clips number ``start`` to ``start + n_clips - 1``, sections in blocks.
 
-    The clip in row ``k`` belongs to ``sections[k * len(sections) // n_clips]``,
-    so every section is a run of consecutive rows, as in a table built from a
-    sorted folder listing.
+    Clip ``i`` belongs to ``sections[(i // block) % len(sections)]``, so
+    sections come in runs of ``block`` consecutive rows and a clip's path and
+    metadata depend only on ``i``: ``make_table(12)`` starts with the rows of
+    ``make_table(8)``.
     """
     clips = []
-    for offset in range(n_clips):
-        i = start + offset
-        section = sections[offset * len(sections) // max(n_clips, 1)]
+    for i in range(start, start + n_clips):
+        section = sections[(i // block) % len(sections)]
         name = f"section_{section}_source_test_normal_{i:04d}.wav"
         clips.append(
             Clip(

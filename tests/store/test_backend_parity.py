@@ -103,7 +103,7 @@ def write_small_chunks(path, store_class, row_chunk: int) -> np.ndarray:
     """Store 24 clips (8 per section) in chunks of ``row_chunk`` rows; return the values."""
     values = make_values(24, 3)
     with store_class(path, "a", row_chunk=row_chunk) as store:
-        store.write_clips(DATASET, MACHINE, make_table(24))
+        store.write_clips(DATASET, MACHINE, make_table(24, block=8))
         store.create_embeddings(KEY, 3, {})
         store.write_embeddings(KEY, np.arange(24), values)
     return values

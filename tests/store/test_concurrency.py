@@ -1,4 +1,4 @@
-"""Several processes on one store: Zarr writers of different keys, HDF5 locking."""
+"""Several users of one store: Zarr writers of different keys, readers, HDF5 locking."""
 
 from __future__ import annotations
 
@@ -56,3 +56,22 @@ def test_hdf5_writer_locks_out_other_processes(tmp_path):
 
     assert while_open.stdout.strip() == "locked"
     assert after_close.stdout.strip() == "opened"
+
+
+def test_open_reader_sees_appended_clips(tmp_path):
+    path = tmp_path / "shared.zarr"
+    key = EmbeddingKey("beats-iter3+", DATASET, MACHINE)
+    with open_store(path) as writer:
+        writer.write_clips(DATASET, MACHINE, make_table(4))
+        writer.create_embeddings(key, 2, {})
+
+    with open_store(path, "r") as reader, open_store(path) as writer:
+        first = reader.read_clips(DATASET, MACHINE)
+        writer.write_clips(DATASET, MACHINE, make_table(6))
+        writer.write_embeddings(key, [5], make_values(1, 2))
+
+        assert len(first) == 4
+        assert reader.read_clips(DATASET, MACHINE) == make_table(6)
+        np.testing.assert_array_equal(reader.done_mask(key), [False] * 5 + [True])
+        with pytest.raises(ValueError, match="read-only"):
+            first["path"][0] = "changed.wav"  # the table is cached and shared

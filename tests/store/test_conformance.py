@@ -150,8 +150,9 @@ def test_append_across_chunk_boundary(open_test_store):
     store.create_embeddings(KEY, 2, {})
     store.write_embeddings(KEY, np.arange(n_clips), make_values(n_clips, 2))
 
-    store.write_clips(DATASET, MACHINE, make_table(n_clips + 30))
+    stored = store.write_clips(DATASET, MACHINE, make_table(n_clips + 30))
 
+    assert len(stored) == n_clips + 30
     done = store.done_mask(KEY)
     assert done[:n_clips].all()
     assert not done[n_clips:].any()
