@@ -1,10 +1,10 @@
 """Score stored embeddings under the ASD protocols and tabulate AUCs.
 
-This module is the glue between the feature store and the scoring engine: it
-turns each stored (model, dataset, machine type) matrix into a scoring cell,
-runs a protocol over all cells in one batch, and reports, per cell, the
-protocol's AUC plus the DCASE conventions: per-section AUC(source),
-AUC(target) and pAUC, and the official score. It never imports torch.
+This module connects the feature store to the scoring engine. It turns each
+stored (model, dataset, machine type) matrix into a scoring cell and runs a
+protocol over all cells in one batch. Per cell, it reports the protocol's AUC
+and the DCASE conventions: per-section AUC(source), AUC(target) and pAUC, and
+the official score. It never imports torch.
 
 Result rows are flat dicts with the columns in :data:`RESULT_COLUMNS`. The
 ``scope`` column says what a row covers: ``"section"`` (one section of one
@@ -155,15 +155,15 @@ def select_keys(
     """Return the stored keys matching the filters; raise if nothing matches."""
     keys = store.list_embeddings()
     if not keys:
-        raise ScoringError("the store holds no embeddings; run 'asdfeat extract' or 'asdfeat import' first")
+        raise ScoringError("the store contains no embeddings; run 'asdfeat extract' or 'asdfeat import' first")
 
-    for name, wanted, present in (
+    for name, requested, present in (
         ("model", models, {k.model for k in keys}),
         ("machine type", machines, {k.machine for k in keys}),
     ):
-        unknown = sorted(set(wanted or []) - present)
+        unknown = sorted(set(requested or []) - present)
         if unknown:
-            raise ScoringError(f"{name}(s) {unknown} not in the store; it holds {sorted(present)}")
+            raise ScoringError(f"{name}(s) {unknown} not found in the store; it contains {sorted(present)}")
 
     return [
         key
@@ -221,8 +221,8 @@ def section_metrics(labels: np.ndarray, scores: np.ndarray, domains: np.ndarray)
     """DCASE per-section metrics.
 
     AUC(source) uses the source-domain normal clips and *all* anomalous clips
-    of the section, AUC(target) likewise; pAUC uses every clip of the section
-    with max FPR 0.1 (McClish-standardised). Sections without domains (DCASE
+    of the section, and AUC(target) likewise. pAUC uses every clip of the
+    section with max FPR 0.1 (McClish-standardised). Sections without domains (DCASE
     2020) report NaN for the two domain AUCs.
     """
     metrics = {"auc": _safe_metric(roc_auc, labels, scores)}

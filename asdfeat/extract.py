@@ -1,9 +1,9 @@
 """The extraction pipeline: a DCASE folder in, embeddings in a feature store out.
 
 For each (dataset, machine type) found under the data folder, the pipeline
-stores the clip table, trains the extractor on the normal training clips when
-the model requires it (keeping the trained weights in the store), and embeds
-every clip that the store does not yet hold. Rows are written batch by batch
+stores the clip table and, for models that train, fits the extractor on the
+normal training clips and keeps the trained weights in the store. It then
+embeds every clip that the store does not contain yet. Rows are written batch by batch
 and marked complete after their values, so an interrupted run resumes where
 it stopped and never duplicates, truncates or overwrites stored rows unless
 ``overwrite`` is set.
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 import asdfeat
 from asdfeat.data.audio import load_audio
 from asdfeat.data.clips import ClipTable
-from asdfeat.data.layout import scan_dataset
+from asdfeat.data.layout import load_dataset, machine_folder_parents
 from asdfeat.errors import AsdfeatError, StoreError
 from asdfeat.extractors import create_extractor
 from asdfeat.extractors.base import Extractor
@@ -38,7 +38,17 @@ WEIGHTS_ARTIFACT = "weights"
 
 # Provenance fields that must agree between a stored matrix and a rerun for
 # the stored rows to be resumed; anything else (time, versions) may differ.
-_RESUME_FIELDS = ("dim", "front_end", "checkpoint_sha256", "architecture", "pooling", "sample_rate")
+_RESUME_FIELDS = (
+    "dim",
+    "front_end",
+    "checkpoint_sha256",
+    "architecture",
+    "pooling",
+    "sample_rate",
+    "dtype",
+    "hear_module",
+    "module_version",
+)
 
 
 class ProgressReporter(Protocol):
@@ -53,7 +63,7 @@ class ProgressReporter(Protocol):
 
 @dataclass(frozen=True)
 class ExtractionSummary:
-    """What one (model, dataset, machine type) extraction did."""
+    """Counts of computed and resumed rows for one (model, dataset, machine type)."""
 
     key: EmbeddingKey
     n_clips: int
@@ -79,6 +89,7 @@ def run_extraction(
     channel: int = 0,
     num_workers: int = 0,
     seed: int = 0,
+    labels_dir=None,
 ) -> list[ExtractionSummary]:
     """Extract ``model`` embeddings for every clip under ``data_dir`` into a store.
 
@@ -112,6 +123,9 @@ def run_extraction(
         DataLoader worker processes for audio decoding.
     seed : int
         Seed for extractors that train.
+    labels_dir : path, optional
+        Folder of DCASE ground-truth files for evaluation clips; by default
+        they are searched under ``data_dir``.
 
     Returns
     -------
@@ -121,12 +135,12 @@ def run_extraction(
         raise AsdfeatError(f"batch size must be at least 1, got {batch_size}")
 
     data_dir = Path(data_dir)
-    tables = scan_dataset(data_dir, dataset=dataset, machines=machines)
+    tables = load_dataset(data_dir, dataset=dataset, machines=machines, labels_dir=labels_dir)
     extractor = create_extractor(
         model, device=_resolve_device(device), checkpoint=checkpoint, **(model_options or {})
     )
 
-    clip_roots = _machine_folder_parents(data_dir)
+    clip_roots = machine_folder_parents(data_dir)
     summaries = []
     with open_store(store_path, "a", backend=backend) as store:
         for (dataset_name, machine), table in sorted(tables.items()):
@@ -237,10 +251,10 @@ def _provenance(extractor: Extractor, weights: bytes | None) -> dict:
         state = weights if weights is not None else extractor.state_bytes()
         record["checkpoint_sha256"] = hashlib.sha256(state).hexdigest()
         record["checkpoint"] = f"trained weights stored as artifact {WEIGHTS_ARTIFACT!r}"
+    record.setdefault("dtype", "float32")
     record.update(
         {
             "device": str(extractor.device),
-            "dtype": "float32",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
                 "asdfeat": asdfeat.__version__,
@@ -256,7 +270,7 @@ def _provenance(extractor: Extractor, weights: bytes | None) -> dict:
 def _check_resumable(store: FeatureStore, key: EmbeddingKey, provenance: dict) -> None:
     """Raise unless the stored rows of ``key`` were made the way this run makes them.
 
-    A stored matrix with no complete row holds nothing to lose, so it is
+    A stored matrix with no complete row contains nothing to lose, so it is
     replaced instead (this happens after a crash between creating the matrix
     and storing the trained weights).
     """
@@ -280,15 +294,6 @@ def _jsonable(value):
     import json
 
     return json.loads(json.dumps(value))
-
-
-def _machine_folder_parents(data_dir: Path) -> list[Path]:
-    """List the folders under ``data_dir`` that hold machine-type folders.
-
-    Clip paths are ``<machine>/<dir>/<file>``, relative to such a folder; a
-    release root has several (``dev_data/raw``, ``eval_data/raw``).
-    """
-    return sorted({p.parent.parent.parent for p in data_dir.rglob("*.wav")} | {data_dir})
 
 
 def _clip_roots(candidates: list[Path], table: ClipTable) -> list[Path | None]:

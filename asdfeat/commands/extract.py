@@ -22,6 +22,7 @@ def extract(
     workers: int = typer.Option(0, "--workers", min=0, help="Audio decoding worker processes."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Model option NAME=VALUE, e.g. -o epochs=50; repeatable."),
     seed: int = typer.Option(0, "--seed", help="Seed for models that train."),
+    labels_dir: Path = typer.Option(None, "--labels", help="Folder of DCASE ground-truth CSVs; default: searched under DATA."),
 ) -> None:
     """Extract embeddings of MODEL for every clip under DATA into STORE; reruns resume."""
     from asdfeat.commands._console import RichProgress, console, parse_options
@@ -33,7 +34,7 @@ def extract(
             checkpoint=checkpoint, device=device, batch_size=batch_size, overwrite=overwrite,
             machines=machine or None, dataset=dataset, backend=backend,
             model_options=parse_options(option or []), progress=progress,
-            channel=channel, num_workers=workers, seed=seed,
+            channel=channel, num_workers=workers, seed=seed, labels_dir=labels_dir,
         )
 
     for summary in summaries:
