@@ -100,7 +100,7 @@ class ResolvedCheckpoint:
         Checkpoint file, with ``~`` expanded.
     source : str
         Where the path came from, e.g. ``"--checkpoint"``, the environment
-        variable name, or ``"<config path> [checkpoints]"``.
+        variable name, or ``"<config path>, checkpoints table"``.
     expected_sha256 : str or None
         Hash from the config file's ``[sha256]`` table, if any.
     """
@@ -146,7 +146,7 @@ def load_config(path: str | Path | None = None) -> dict:
     for table in ("checkpoints", "sha256"):
         entries = config.get(table, {})
         if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
-            raise ExtractorError(f"config file {path}: [{table}] must map model names to strings")
+            raise ExtractorError(f"config file {path}: the {table} table must map model names to strings")
     return config
 
 
@@ -166,7 +166,7 @@ def configured_checkpoint(model: str) -> ResolvedCheckpoint | None:
     path = Path(configured).expanduser()
     if not path.is_absolute():
         path = config_file.parent / path
-    return ResolvedCheckpoint(path, f"{config_file} [checkpoints]", expected)
+    return ResolvedCheckpoint(path, f"{config_file}, checkpoints table", expected)
 
 
 def resolve_checkpoint(model: str, checkpoint: str | Path | None = None) -> ResolvedCheckpoint:
@@ -197,10 +197,12 @@ def resolve_checkpoint(model: str, checkpoint: str | Path | None = None) -> Reso
     else:
         resolved = configured_checkpoint(model)
 
+    # Messages name TOML tables without brackets: the CLI prints errors as rich
+    # markup, which drops a bracketed word such as "[checkpoints]".
     if resolved is None:
         raise CheckpointError(
             f"no checkpoint configured for model {model!r}. {_download_hint(model)} Then pass "
-            f"--checkpoint FILE, set ${checkpoint_env_var(model)}, or add it to the [checkpoints] "
+            f"--checkpoint FILE, set ${checkpoint_env_var(model)}, or add it to the checkpoints "
             f"table of {config_path()}"
         )
     if not resolved.path.exists():

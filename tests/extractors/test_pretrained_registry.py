@@ -81,7 +81,7 @@ def test_resolution_order(tmp_path, monkeypatch, isolated_config):
 
     resolved = resolve_checkpoint("beats-iter3")
     assert resolved.path == from_config
-    assert "[checkpoints]" in resolved.source
+    assert "checkpoints table" in resolved.source
 
     monkeypatch.setenv("ASDFEAT_CHECKPOINT_BEATS_ITER3", str(from_env))
     resolved = resolve_checkpoint("beats-iter3")
@@ -99,7 +99,7 @@ def test_invalid_config_rejected(isolated_config, monkeypatch, tmp_path):
         resolve_checkpoint("beats-iter3")
 
     isolated_config.write_text("[checkpoints]\nced-tiny = 3\n")
-    with pytest.raises(ExtractorError, match=r"\[checkpoints\] must map"):
+    with pytest.raises(ExtractorError, match="checkpoints table must map"):
         resolve_checkpoint("ced-tiny")
 
     monkeypatch.setenv("ASDFEAT_CONFIG", str(tmp_path / "absent.toml"))
