@@ -15,6 +15,7 @@ import sys
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 import asdfeat.commands
 from asdfeat import __version__
@@ -67,7 +68,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except AsdfeatError as error:
-        error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        # Messages may contain brackets such as "[checkpoints]", which rich would read as markup.
+        error_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(2)
     except typer.Exit as stop:
         sys.exit(stop.exit_code)
