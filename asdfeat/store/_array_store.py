@@ -15,7 +15,7 @@ Two attributes act as commit points, so a crash between the steps of one call
 leaves no visible half state in the Zarr backend:
 
 * ``n_clips`` is set after every column and every embedding matrix of a
-  table has grown. Arrays may be longer than ``n_clips``; the extra rows are
+  table has grown. Arrays may be longer than ``n_clips``, and the extra rows are
   ignored and overwritten by the next append.
 * ``dim`` is set after ``values`` and ``done`` exist, and set to 0 before
   a matrix is deleted. A group without a positive ``dim`` is treated as
@@ -66,7 +66,7 @@ class ArrayFeatureStore(FeatureStore):
 
     Subclasses open the underlying file in ``__init__``, call
     :meth:`_init_format` and implement the ``_`` primitives below. Paths of
-    nodes are tuples of encoded names; the root is ``()``.
+    nodes are tuples of encoded names, and the root is ``()``.
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ class ArrayFeatureStore(FeatureStore):
     mode : {"r", "a"}
         ``"r"`` opens an existing store read-only; ``"a"`` opens or creates.
     row_chunk : int
-        Rows per chunk of new arrays; existing arrays keep theirs.
+        Rows per chunk of new arrays. Existing arrays keep theirs.
     """
 
     def __init__(self, path, mode: str = "a", *, row_chunk: int = ROW_CHUNK):
@@ -135,7 +135,7 @@ class ArrayFeatureStore(FeatureStore):
     def _create_array(self, node: NodePath, data: np.ndarray, chunk_rows: int) -> None:
         """Create an array holding ``data``, resizable along axis 0.
 
-        ``data`` is a str, float32, bool or uint8 array; the fill value of
+        ``data`` is a str, float32, bool or uint8 array. The fill value of
         rows added by :meth:`_resize` is the dtype's zero (empty string, 0,
         False).
         """
@@ -148,7 +148,7 @@ class ArrayFeatureStore(FeatureStore):
 
     @abstractmethod
     def _write_rows(self, node: NodePath, rows: np.ndarray, data: np.ndarray) -> None:
-        """Write ``data[i]`` to row ``rows[i]``; ``rows`` is increasing and unique."""
+        """Write ``data[i]`` to row ``rows[i]``, where ``rows`` is increasing and unique."""
 
     @abstractmethod
     def _read_rows(self, node: NodePath, rows: np.ndarray | None = None) -> np.ndarray:
@@ -197,10 +197,10 @@ class ArrayFeatureStore(FeatureStore):
         return sorted(pairs)
 
     def read_clips(self, dataset: str, machine: str) -> ClipTable:
-        """Return the stored clip table; StoreError if there is none.
+        """Return the stored clip table, or raise StoreError if there is none.
 
         The column arrays are read-only because this store caches the table
-        and returns it again; copy a column before changing it.
+        and returns it again. Copy a column before changing it.
         """
         node = _clips_node(dataset, machine)
         n_clips = self._n_clips(node)
@@ -271,7 +271,9 @@ class ArrayFeatureStore(FeatureStore):
 
         self._update_attrs(node, {"n_clips": n_new})
         self._flush()
-        logger.info("appended %d clip(s) to (%s, %s) in %s", len(added), dataset, machine, self.path)
+        logger.info(
+            "appended %d clip(s) to (%s, %s) in %s", len(added), dataset, machine, self.path
+        )
 
     # -- embeddings ----------------------------------------------------------
 
@@ -433,7 +435,7 @@ class ArrayFeatureStore(FeatureStore):
 
     def write_artifact(self, key: EmbeddingKey, name: str, data: bytes) -> None:
         self._require_writable(f"write artifact {name!r} of {key}")
-        node = self._require_embeddings(key)[0] + ("artifacts", encode_name(name, what="artifact name"))
+        node = self._artifact_node(key, name)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise StoreError(
                 f"artifact {name!r} of {key} must be bytes, got {type(data).__name__}"
@@ -451,7 +453,7 @@ class ArrayFeatureStore(FeatureStore):
         self._flush()
 
     def read_artifact(self, key: EmbeddingKey, name: str) -> bytes | None:
-        node = self._require_embeddings(key)[0] + ("artifacts", encode_name(name, what="artifact name"))
+        node = self._artifact_node(key, name)
         if not self._is_array(node):
             return None
 
@@ -466,19 +468,23 @@ class ArrayFeatureStore(FeatureStore):
         return data
 
 
+    def _artifact_node(self, key: EmbeddingKey, name: str) -> NodePath:
+        node = self._require_embeddings(key)[0]
+        return node + ("artifacts", encode_name(name, kind="artifact name"))
+
 def _is_committed(attrs: dict | None) -> bool:
     """Return whether embedding-group attributes mark a complete, live matrix."""
     return attrs is not None and int(attrs.get("dim", 0)) > 0
 
 
 def _clips_node(dataset: str, machine: str) -> NodePath:
-    return ("clips", encode_name(dataset, what="dataset"), encode_name(machine, what="machine"))
+    return ("clips", encode_name(dataset, kind="dataset"), encode_name(machine, kind="machine"))
 
 
 def _embeddings_node(key: EmbeddingKey) -> NodePath:
     return (
         "embeddings",
-        encode_name(key.model, what="model"),
-        encode_name(key.dataset, what="dataset"),
-        encode_name(key.machine, what="machine"),
+        encode_name(key.model, kind="model"),
+        encode_name(key.dataset, kind="dataset"),
+        encode_name(key.machine, kind="machine"),
     )

@@ -73,7 +73,8 @@ def find_rows_to_append(stored: ClipTable, table: ClipTable, where: str) -> np.n
         its stored embeddings would then describe another clip.
     """
     stored_index = stored.row_index()
-    matches = np.array([stored_index.get(path, -1) for path in table["path"].tolist()], dtype=np.int64)
+    paths = table["path"].tolist()
+    matches = np.array([stored_index.get(path, -1) for path in paths], dtype=np.int64)
     known = np.flatnonzero(matches >= 0)
 
     changed_columns = {}
@@ -106,7 +107,7 @@ def check_embedding_rows(
         Rows in the clip table.
     clip_paths : callable
         ``clip_paths(rows)`` returns the paths of the given valid rows in
-        increasing row order; it is called only to name offending clips.
+        increasing row order. It is called only to name offending clips.
     rows : array-like of shape (k,), int
     values : array-like of shape (k, dim)
 

@@ -27,14 +27,14 @@ _ENCODED_NAME = re.compile(r"(?:[A-Za-z0-9._+-]|%[0-9A-F]{2})+")
 MAX_ENCODED_LENGTH = 255
 
 
-def encode_name(name: str, *, what: str = "name") -> str:
+def encode_name(name: str, *, kind: str = "name") -> str:
     """Encode ``name`` as a node name that is safe in both backends.
 
     Parameters
     ----------
     name : str
         Non-empty user-facing name, for example a model name.
-    what : str
+    kind : str
         What the name identifies, used in error messages (``"model"``).
 
     Raises
@@ -44,7 +44,7 @@ def encode_name(name: str, *, what: str = "name") -> str:
         than :data:`MAX_ENCODED_LENGTH` bytes.
     """
     if not isinstance(name, str) or not name:
-        raise StoreError(f"invalid {what} {name!r}: expected a non-empty string")
+        raise StoreError(f"invalid {kind} {name!r}: expected a non-empty string")
 
     raw = name.encode("utf-8")
     escape_all = set(raw) == {ord(".")}
@@ -59,7 +59,7 @@ def encode_name(name: str, *, what: str = "name") -> str:
 
     if len(encoded) > MAX_ENCODED_LENGTH:
         raise StoreError(
-            f"invalid {what} {name!r}: its encoded node name has {len(encoded)} characters, "
+            f"invalid {kind} {name!r}: its encoded node name has {len(encoded)} characters, "
             f"more than the limit of {MAX_ENCODED_LENGTH}; use a shorter name"
         )
     return encoded

@@ -5,7 +5,7 @@ Crash and concurrency behaviour, checked against h5py 3.16 with HDF5 2.0:
 * NOTE: HDF5 has no journal. A process killed while it writes, or before
   the file is flushed, can leave the whole file unreadable, not only the
   rows being written. This backend flushes after every write call to shorten
-  that window; keep a copy, or use the Zarr backend, for long extractions.
+  that window. Keep a copy, or use the Zarr backend, for long extractions.
 * HDF5 allows one writer per file. While a store is open with ``mode="a"``,
   HDF5's file locking makes any open from another process fail with
   StoreError, in either mode. Several processes may open the file with
@@ -13,7 +13,7 @@ Crash and concurrency behaviour, checked against h5py 3.16 with HDF5 2.0:
 * Within one process, close a store before opening the same file again:
   HDF5 then shares one file handle between both store objects.
 * NOTE: deleted or overwritten embeddings and artifacts leave unused space
-  in the file; ``h5repack`` copies the file without it.
+  in the file. ``h5repack`` copies the file without it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _CHUNK_CACHE_BYTES = 32 * 2**20
 
 
 class HDF5FeatureStore(ArrayFeatureStore):
-    """Feature store in one HDF5 file; see :class:`ArrayFeatureStore`.
+    """Feature store in one HDF5 file, with the semantics of :class:`ArrayFeatureStore`.
 
     Raises
     ------
@@ -54,9 +54,13 @@ class HDF5FeatureStore(ArrayFeatureStore):
         super().__init__(path, mode, row_chunk=row_chunk)
         created = not self.path.exists()
         if created and mode == "r":
-            raise StoreError(f"no HDF5 store at {self.path}; check the path or open it with mode='a'")
+            raise StoreError(
+                f"no HDF5 store at {self.path}; check the path or open it with mode='a'"
+            )
         if not created and not (self.path.is_file() and h5py.is_hdf5(self.path)):
-            raise StoreError(f"{self.path} exists but is not an asdfeat HDF5 store; choose another path")
+            raise StoreError(
+                f"{self.path} exists but is not an asdfeat HDF5 store; choose another path"
+            )
 
         h5py_mode = {"r": "r", "a": "r+"}[mode]
         if created:

@@ -38,9 +38,13 @@ from ._array_store import ROW_CHUNK, ArrayFeatureStore, NodePath
 
 logger = logging.getLogger(__name__)
 
+# What zarr.open_group raises for a zarr.json that is missing, describes an
+# array, or is not valid JSON.
+_OPEN_ERRORS = (zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError, ValueError, OSError)
+
 
 class ZarrFeatureStore(ArrayFeatureStore):
-    """Feature store in a Zarr v3 directory; see :class:`ArrayFeatureStore`.
+    """Feature store in a Zarr v3 directory, with the semantics of :class:`ArrayFeatureStore`.
 
     Raises
     ------
@@ -60,10 +64,8 @@ class ZarrFeatureStore(ArrayFeatureStore):
         try:
             store = LocalStore(self.path, read_only=mode == "r")
             self._root = zarr.open_group(store=store, mode=zarr_mode)
-        except (zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError, ValueError, OSError) as error:
+        except _OPEN_ERRORS as error:
             raise StoreError(f"cannot open {self.path} as a Zarr v3 store: {error}") from None
-        if self._root.metadata.zarr_format != 3:
-            raise StoreError(f"{self.path} is a Zarr v2 group, not an asdfeat store; choose another path")
         self._init_format(created)
 
     def _check_path(self) -> bool:

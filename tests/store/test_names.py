@@ -38,7 +38,7 @@ def test_encoding_is_injective():
 @pytest.mark.parametrize("bad", ["", None, 3])
 def test_invalid_names_rejected(bad):
     with pytest.raises(StoreError, match="expected a non-empty string"):
-        encode_name(bad, what="model")
+        encode_name(bad, kind="model")
 
 
 def test_long_name_rejected():
