@@ -72,3 +72,27 @@ def write_key_in_batches(path: str, backend: str, model: str, n_batches: int) ->
         values = make_values(n_clips, 4, seed=len(model))
         for rows in np.array_split(np.arange(n_clips), n_batches):
             store.write_embeddings(key, rows, values[rows])
+
+
+def clip_values(paths, dim: int) -> np.ndarray:
+    """Return the (len(paths), dim) values that crash tests store for each clip.
+
+    Each row depends only on the clip number in its path, so a reader can
+    check any stored row without knowing when it was written.
+    """
+    numbers = np.array([int(path.rsplit("_", 1)[1].split(".")[0]) for path in paths], dtype=np.float32)
+    return numbers[:, None] + np.arange(dim, dtype=np.float32) / dim
+
+
+def append_and_extract_forever(path: str, model: str, dim: int) -> None:
+    """Alternate clip appends and embedding writes until the process is killed."""
+    from asdfeat.store import EmbeddingKey, open_store
+
+    key = EmbeddingKey(model, DATASET, MACHINE)
+    with open_store(path, backend="zarr") as store:
+        n_clips = len(store.read_clips(DATASET, MACHINE))
+        while True:
+            table = store.write_clips(DATASET, MACHINE, make_table(n_clips + 8))
+            n_clips = len(table)
+            rows = np.flatnonzero(~store.done_mask(key))
+            store.write_embeddings(key, rows, clip_values(table["path"][rows], dim))
