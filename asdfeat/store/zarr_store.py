@@ -8,6 +8,8 @@ Crash and concurrency behaviour, checked against zarr-python 3.1
   file either old or new, never truncated. One call writes several files, and
   the commit-point attributes described in :mod:`asdfeat.store._array_store`
   keep an interrupted call invisible.
+* A killed process can leave ``*.partial`` temporary files, which zarr
+  ignores. They only take space and can be deleted while no process writes.
 * NOTE: LocalStore does not call fsync, so an operating-system crash or
   power loss (unlike a killed process) can lose recently written files.
 * Separate processes may write *different* embedding keys of one store at the

@@ -1,4 +1,4 @@
-"""A Zarr store stays consistent when its writer process is killed at any moment."""
+"""A Zarr store stays consistent when its writer process is killed mid-write."""
 
 from __future__ import annotations
 
