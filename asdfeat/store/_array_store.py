@@ -171,8 +171,8 @@ class ArrayFeatureStore(FeatureStore):
         version = self._read_attrs(()).get(FORMAT_ATTR)
         if not isinstance(version, (int, np.integer)):
             raise StoreError(
-                f"{self.path} is a {self.backend} file but not an asdfeat store "
-                f"(no {FORMAT_ATTR} attribute); choose another path"
+                f"{self.path} exists but is not an asdfeat store (its {self.backend} root "
+                f"has no {FORMAT_ATTR} attribute); choose another path"
             )
         if version > FORMAT_VERSION:
             raise StoreError(
