@@ -105,7 +105,12 @@ class ZarrFeatureStore(ArrayFeatureStore):
     def _create_group(self, node: NodePath) -> None:
         group = self._root
         for name in node:
-            group = group.require_group(name)
+            try:
+                group = group.require_group(name)
+            except zarr.errors.ContainsGroupError:
+                # Another process created the group between require_group's
+                # existence check and its write; the group is there, so use it.
+                group = group[name]
 
     def _delete(self, node: NodePath) -> None:
         parent = self._node(node[:-1])
