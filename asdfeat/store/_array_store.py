@@ -87,8 +87,9 @@ class ArrayFeatureStore(FeatureStore):
             raise StoreError(f"invalid row_chunk {row_chunk!r}: expected a positive integer")
         self.row_chunk = row_chunk
         self._closed = False
-        # Clip tables only grow, so a cached table is current while n_clips matches.
-        self._clip_cache: dict[NodePath, ClipTable] = {}
+        # Clip tables only grow, and labels change only with a new
+        # labels_revision, so a cached table is current while both match.
+        self._clip_cache: dict[NodePath, tuple[int, ClipTable]] = {}
 
     def close(self) -> None:
         """Release the file; any later call on this store raises StoreError."""
@@ -209,15 +210,16 @@ class ArrayFeatureStore(FeatureStore):
                 f"no clip table for dataset {dataset!r}, machine {machine!r} in {self.path}; "
                 "write it with write_clips first"
             )
-        cached = self._clip_cache.get(node)
-        if cached is not None and len(cached) == n_clips:
+        revision = int(self._read_attrs(node).get("labels_revision", 0))
+        cached_revision, cached = self._clip_cache.get(node, (None, None))
+        if cached is not None and len(cached) == n_clips and cached_revision == revision:
             return cached
 
         rows = np.arange(n_clips)
         table = ClipTable({column: self._read_rows(node + (column,), rows) for column in COLUMNS})
         for column in COLUMNS:
             table[column].flags.writeable = False  # shared with later calls
-        self._clip_cache[node] = table
+        self._clip_cache[node] = (revision, table)
         return table
 
     def _n_clips(self, clips_node: NodePath) -> int | None:
@@ -238,8 +240,11 @@ class ArrayFeatureStore(FeatureStore):
 
         stored = self.read_clips(dataset, machine)
         new_rows = _checks.find_rows_to_append(stored, table, f"{self.path} ({dataset}, {machine})")
+        updates = _checks.find_label_updates(stored, table)
+        if updates:
+            self._update_labels(node, updates)
         if new_rows.size == 0:
-            return stored
+            return self.read_clips(dataset, machine)
         self._append_clips(node, dataset, machine, n_old, table.select(new_rows))
         return self.read_clips(dataset, machine)
 
@@ -251,6 +256,19 @@ class ArrayFeatureStore(FeatureStore):
             self._create_array(node + (column,), table[column], self.row_chunk)
         self._update_attrs(node, {"n_clips": len(table)})
         self._flush()
+
+    def _update_labels(self, node: NodePath, updates: dict) -> None:
+        """Write ground-truth labels or domains over stored ``"unknown"`` values."""
+        for column, (rows, values) in updates.items():
+            self._write_rows(node + (column,), rows, values)
+        revision = int(self._read_attrs(node).get("labels_revision", 0)) + 1
+        self._update_attrs(node, {"labels_revision": revision})
+        self._flush()
+        logger.info(
+            "filled in %s of stored clips in %s",
+            ", ".join(f"{len(rows)} {column}(s)" for column, (rows, _) in updates.items()),
+            self.path,
+        )
 
     def _append_clips(
         self, node: NodePath, dataset: str, machine: str, n_old: int, added: ClipTable

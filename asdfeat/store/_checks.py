@@ -63,6 +63,37 @@ def check_clip_table(dataset: str, machine: str, table: ClipTable) -> None:
             )
 
 
+# Ground truth for evaluation clips is often published after the clips were
+# stored. Filling in an "unknown" label or domain leaves the audio, and so the
+# stored embeddings, unchanged, so these two columns may be refined in place.
+# An "unknown" in a new table (a rescan without the ground truth) keeps the
+# stored value.
+REFINABLE_COLUMNS = ("label", "domain")
+
+
+def find_label_updates(stored: ClipTable, table: ClipTable) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Find stored ``"unknown"`` labels and domains that ``table`` fills in.
+
+    Returns
+    -------
+    dict of str to (rows, values)
+        Per column of :data:`REFINABLE_COLUMNS`, the stored row numbers and
+        their new values; columns without updates are left out.
+    """
+    stored_index = stored.row_index()
+    matches = np.array([stored_index.get(path, -1) for path in table["path"].tolist()], dtype=np.int64)
+    known = np.flatnonzero(matches >= 0)
+
+    updates = {}
+    for column in REFINABLE_COLUMNS:
+        old = stored[column][matches[known]]
+        new = table[column][known]
+        filled = (old == "unknown") & (new != "unknown")
+        if filled.any():
+            updates[column] = (matches[known][filled], new[filled])
+    return updates
+
+
 def find_rows_to_append(stored: ClipTable, table: ClipTable, where: str) -> np.ndarray:
     """Return the row numbers of ``table`` whose path is not in ``stored``.
 
@@ -80,6 +111,8 @@ def find_rows_to_append(stored: ClipTable, table: ClipTable, where: str) -> np.n
     changed_columns = {}
     for column in COLUMNS:
         differs = table[column][known] != stored[column][matches[known]]
+        if column in REFINABLE_COLUMNS:
+            differs &= (stored[column][matches[known]] != "unknown") & (table[column][known] != "unknown")
         for row in known[differs].tolist():
             changed_columns.setdefault(row, []).append(column)
 

@@ -54,9 +54,11 @@ class FeatureStore(ABC):
     def write_clips(self, dataset: str, machine: str, table: ClipTable) -> ClipTable:
         """Create the clip table, or append the rows of ``table`` whose path is new.
 
-        Stored rows keep their position. A stored path whose metadata differs
-        in ``table`` raises StoreError, since its embeddings would no longer
-        match. Embedding matrices of this table grow by the appended rows,
+        Stored rows keep their position. A stored ``"unknown"`` label or
+        domain is filled in from ``table`` (ground truth often arrives after
+        the clips), and an ``"unknown"`` in ``table`` keeps the stored value.
+        Any other metadata change of a stored path raises StoreError, since
+        its embeddings would no longer match. Embedding matrices of this table grow by the appended rows,
         which start incomplete.
 
         Returns

@@ -181,6 +181,42 @@ def test_metadata_conflict_rejected(filled, store_path):
     assert len(filled.read_clips(DATASET, MACHINE)) == 12
 
 
+def _with_column(table, column, rows, value):
+    columns = table.to_dict()
+    columns[column] = columns[column].astype(object)
+    columns[column][rows] = value
+    return ClipTable(columns)
+
+
+def test_unknown_labels_filled_in(open_test_store, store_path):
+    unlabelled = _with_column(_with_column(make_table(6), "label", [1, 4], "unknown"), "domain", [4], "unknown")
+    store = open_test_store()
+    store.write_clips(DATASET, MACHINE, unlabelled)
+    store.create_embeddings(KEY, DIM, PROVENANCE)
+    store.write_embeddings(KEY, np.arange(6), make_values(6, DIM))
+    labelled = _with_column(_with_column(make_table(6), "label", [1, 4], "anomaly"), "domain", [4], "target")
+
+    stored = store.write_clips(DATASET, MACHINE, labelled)
+
+    assert stored == labelled
+    assert store.read_clips(DATASET, MACHINE) == labelled
+    assert store.done_mask(KEY).all()
+    store.close()
+    assert open_test_store().read_clips(DATASET, MACHINE) == labelled
+
+
+def test_unknown_in_new_table_keeps_label(open_test_store, store_path):
+    store = open_test_store()
+    store.write_clips(DATASET, MACHINE, make_table(6))
+    before = snapshot(store_path)
+    unlabelled = _with_column(make_table(6), "label", [2], "unknown")
+
+    stored = store.write_clips(DATASET, MACHINE, unlabelled)
+
+    assert stored == make_table(6)
+    assert snapshot(store_path) == before
+
+
 def test_clips_of_other_machine_rejected(filled, store_path):
     other = make_table(3, start=40, machine="valve")
 
