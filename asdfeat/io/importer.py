@@ -322,8 +322,8 @@ def _resolve_dataset(machine: str, paths: list[str], listed: list[str], tables: 
 def _table_for(tables: _StoreTables, dataset: str, machine: str, paths: list[str], listed: list[str]):
     table = tables.get(dataset, machine)
     if table is None:
-        # NOTE: labels come from the names only, so evaluation clips stay "unknown"
-        # here. Extracting later with ground-truth labels then conflicts with this table.
+        # Labels come from the names only, so evaluation clips stay "unknown" here
+        # until an extract with ground truth fills them in (the store allows that).
         clips = [_parse(path, dataset) for path in listed]
         clips.sort(key=lambda clip: clip.path)
         return ClipTable.from_clips(clips), True
