@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdfeat.errors import AudioError, CheckpointError, ExtractorError
+from asdfeat.errors import CheckpointError, ExtractorError
+from asdfeat.extractors._common import autocast, check_dtype, check_waveform
 from asdfeat.extractors.base import Extractor
 from asdfeat.extractors.beats_model import ATTENTION_IMPLEMENTATIONS, BEATs, BEATsConfig, rename_weight_norm_keys
 from asdfeat.extractors.checkpoints import load_checkpoint, load_state_dict_strict, sha256_file, verify_sha256
@@ -46,8 +47,6 @@ FBANK_STD = 6.55582
 WAVEFORM_SCALE = 2**15
 
 FBANK_OPTIONS = KaldiFbankOptions(num_mel_bins=128, sample_frequency=16000, frame_length=25, frame_shift=10)
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class BEATsExtractor(Extractor):
@@ -188,19 +187,14 @@ class BEATsExtractor(Extractor):
             batch[row, : len(chunk)] = torch.from_numpy(chunk)
 
         fbank = self.features(batch, lengths)[:, : time_patches * self.patch]
-        with self._autocast():
+        with autocast(self.device, self.dtype):
             tokens, _ = self.model(fbank, attention=self.attention)
         return tokens.float().mean(dim=1).cpu()
 
     def _chunks(self, index: int, waveform: np.ndarray) -> list[np.ndarray]:
-        waveform = np.asarray(waveform, dtype=np.float32)
-        if waveform.ndim != 1:
-            raise AudioError(f"clip {index}: expected a mono waveform of shape (n_samples,), got {waveform.shape}")
-        if len(waveform) < self.min_samples:
-            raise AudioError(
-                f"clip {index} has {len(waveform)} samples; BEATs needs at least {self.min_samples} "
-                f"({self.min_samples / self.sample_rate:.3f} s at 16 kHz) for one patch"
-            )
+        # NOTE: unlike EAT and CED, BEATs does not reject NaN or infinite samples,
+        # so they give a NaN embedding.
+        waveform = check_waveform(index, waveform, self.min_samples, model="BEATs", reason="one patch")
 
         chunks = [waveform[start : start + self.chunk_samples] for start in range(0, len(waveform), self.chunk_samples)]
         if len(chunks) > 1 and len(chunks[-1]) < self.min_samples:
@@ -211,16 +205,8 @@ class BEATsExtractor(Extractor):
     def _time_patches(self, num_samples: int) -> int:
         return FBANK_OPTIONS.num_frames(num_samples) // self.patch
 
-    def _autocast(self):
-        # NOTE: bfloat16/float16 autocast on CUDA has not been run against the golden arrays; only float32 is tested.
-        enabled = self.dtype != "float32"
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.dtype], enabled=enabled)
-
     def _validate_options(self, dtype: str, attention: str, chunk_seconds: float) -> None:
-        if dtype not in _DTYPES:
-            raise ExtractorError(f"invalid dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
-        if dtype != "float32" and self.device.type != "cuda":
-            raise ExtractorError(f"dtype {dtype!r} needs a CUDA device; use dtype='float32' on {self.device}")
+        check_dtype(dtype, self.device)
         if attention not in ATTENTION_IMPLEMENTATIONS:
             raise ExtractorError(f"invalid attention {attention!r}; choose one of {ATTENTION_IMPLEMENTATIONS}")
         if not chunk_seconds >= 1.0:

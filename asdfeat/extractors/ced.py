@@ -44,14 +44,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdfeat.errors import AudioError, CheckpointError, ExtractorError
+from asdfeat.errors import CheckpointError, ExtractorError
+from asdfeat.extractors._common import autocast, check_dtype, pad_waveforms
 from asdfeat.extractors.base import Extractor
 from asdfeat.extractors.ced_model import POWER_FLOOR, RELEASED_CONFIGS, TOP_DB, CEDConfig, CEDModel
 from asdfeat.extractors.checkpoints import load_checkpoint, load_state_dict_strict, sha256_file, verify_sha256
 
 logger = logging.getLogger(__name__)
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class CEDExtractor(Extractor):
@@ -130,7 +129,7 @@ class CEDExtractor(Extractor):
         if len(waveforms) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
 
-        batch, lengths = _pad_waveforms(waveforms, self.min_samples)
+        batch, lengths = pad_waveforms(waveforms, self.min_samples, model="CED", reason="one patch")
         with torch.inference_mode():
             spectrogram, n_frames = self.features(batch, lengths)
             chunks, owners = self.chunks(spectrogram, n_frames)
@@ -206,7 +205,7 @@ class CEDExtractor(Extractor):
     @torch.inference_mode()
     def encode(self, chunks: torch.Tensor) -> torch.Tensor:
         """Run the encoder: (n, 1, n_mels, frames) -> (n, freq_patches * (frames // 16), dim) float32 tokens."""
-        with self._autocast():
+        with autocast(self.device, self.dtype):
             tokens = self.model.forward_features(chunks.to(self.device))
         return tokens.float()
 
@@ -248,11 +247,6 @@ class CEDExtractor(Extractor):
         if not self.model.config.pad_last:
             return None
         return torch.nn.functional.pad(piece, (0, limit - piece.shape[-1]))
-
-    def _autocast(self):
-        # NOTE: the bfloat16 and float16 paths have not been run on a CUDA device yet.
-        enabled = self.dtype != "float32"
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.dtype], enabled=enabled)
 
 
 def load_ced(checkpoint: str | Path, *, variant: str = "ced-base") -> CEDModel:
@@ -314,10 +308,7 @@ def _read_config(config_path: Path, variant: str) -> CEDConfig:
 def _validate_options(variant: str, dtype: str, device: torch.device) -> None:
     if variant not in RELEASED_CONFIGS:
         raise ExtractorError(f"invalid CED variant {variant!r}; choose one of {sorted(RELEASED_CONFIGS)}")
-    if dtype not in _DTYPES:
-        raise ExtractorError(f"invalid dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
-    if dtype != "float32" and device.type != "cuda":
-        raise ExtractorError(f"dtype {dtype!r} needs a CUDA device; use dtype='float32' on {device}")
+    check_dtype(dtype, device)
 
 
 def _group_by_length(chunks: list[torch.Tensor]) -> list[list[int]]:
@@ -326,26 +317,3 @@ def _group_by_length(chunks: list[torch.Tensor]) -> list[list[int]]:
     for index, chunk in enumerate(chunks):
         groups[chunk.shape[-1]].append(index)
     return list(groups.values())
-
-
-def _pad_waveforms(waveforms: Sequence[np.ndarray], min_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack clips into a zero-padded (batch, max_samples) float32 tensor and their lengths."""
-    clips = []
-    for index, waveform in enumerate(waveforms):
-        clip = np.asarray(waveform, dtype=np.float32)
-        if clip.ndim != 1:
-            raise AudioError(f"clip {index}: expected a mono waveform of shape (n_samples,), got {clip.shape}")
-        if len(clip) < min_samples:
-            raise AudioError(
-                f"clip {index} has {len(clip)} samples; CED needs at least {min_samples} "
-                f"({min_samples / 16000:.3f} s at 16 kHz) for one patch"
-            )
-        if not np.isfinite(clip).all():
-            raise AudioError(f"clip {index} contains NaN or infinite samples")
-        clips.append(clip)
-
-    lengths = torch.tensor([len(clip) for clip in clips], dtype=torch.long)
-    batch = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)
-    for row, clip in enumerate(clips):
-        batch[row, : len(clip)] = torch.from_numpy(clip)
-    return batch, lengths

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asdfeat.errors import CheckpointError
+from asdfeat.extractors.vit_layers import Attention, Mlp
 
 # AmplitudeToDB constants: power floor (amin) and dynamic range (top_db).
 POWER_FLOOR = 1e-10
@@ -186,39 +187,6 @@ def _reflect_pad_each(waveforms: torch.Tensor, lengths: torch.Tensor, half: int)
         clip = waveforms[row : row + 1, :length]
         padded[row, : length + 2 * half] = F.pad(clip[None], (half, half), mode="reflect")[0, 0]
     return padded
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with a fused ``qkv`` projection."""
-
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, dim // self.num_heads)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-
-        # Same result as the reference's explicit softmax((q @ k^T) * scale),
-        # up to rounding. Its nan_to_num has no effect without masking.
-        x = F.scaled_dot_product_attention(query, key, value)
-        return self.proj(x.transpose(1, 2).reshape(batch, length, dim))
-
-
-class Mlp(nn.Module):
-    """Two linear layers with an exact GELU between them."""
-
-    def __init__(self, dim: int, hidden_dim: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class PreNormBlock(nn.Module):

@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdfeat.errors import AudioError, CheckpointError, ExtractorError
+from asdfeat.errors import CheckpointError, ExtractorError
+from asdfeat.extractors._common import autocast, check_dtype, pad_waveforms
 from asdfeat.extractors.base import Extractor
 from asdfeat.extractors.checkpoints import load_checkpoint, load_state_dict_strict, sha256_file, verify_sha256
 from asdfeat.extractors.eat_model import (
@@ -69,7 +70,6 @@ FBANK_OPTIONS = KaldiFbankOptions(
 )
 
 POOLINGS = ("patch_mean", "cls")
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _EMA_KEYS = ("_ema", "model._ema")
 
@@ -166,7 +166,9 @@ class EATExtractor(Extractor):
             empty = np.zeros((0, self.dim), dtype=np.float32)
             return {"patch_mean": empty, "cls": empty.copy()}
 
-        batch, lengths = _pad_waveforms(waveforms, FBANK_OPTIONS.window_size)
+        batch, lengths = pad_waveforms(
+            waveforms, FBANK_OPTIONS.window_size, model="EAT", reason="one filterbank frame"
+        )
         with torch.inference_mode():
             mel, owners = self.features(batch, lengths)
             tokens = self.encode(mel)
@@ -212,7 +214,7 @@ class EATExtractor(Extractor):
     @torch.inference_mode()
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
         """Run the encoder: (n, 1, 1024, 128) input -> (n, 513, dim) float32 tokens, CLS first."""
-        with self._autocast():
+        with autocast(self.device, self.dtype):
             tokens = self.model(mel.to(self.device))
         return tokens.float()
 
@@ -240,11 +242,6 @@ class EATExtractor(Extractor):
             dtype=self.dtype,
         )
         return record
-
-    def _autocast(self):
-        # NOTE: the bfloat16 and float16 paths have not been run on a CUDA device yet.
-        enabled = self.dtype != "float32"
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.dtype], enabled=enabled)
 
 
 def resolve_eat_paths(checkpoint: str | Path) -> tuple[Path, Path | None]:
@@ -391,33 +388,7 @@ def _validate_options(variant: str, pooling: str, dtype: str, device: torch.devi
         raise ExtractorError(f"invalid EAT variant {variant!r}; choose one of {sorted(RELEASED_CONFIGS)}")
     if pooling not in POOLINGS:
         raise ExtractorError(f"invalid EAT pooling {pooling!r}; choose one of {POOLINGS}")
-    if dtype not in _DTYPES:
-        raise ExtractorError(f"invalid dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
-    if dtype != "float32" and device.type != "cuda":
-        raise ExtractorError(f"dtype {dtype!r} needs a CUDA device; use dtype='float32' on {device}")
-
-
-def _pad_waveforms(waveforms: Sequence[np.ndarray], min_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack clips into a zero-padded (batch, max_samples) float32 tensor and their lengths."""
-    clips = []
-    for index, waveform in enumerate(waveforms):
-        clip = np.asarray(waveform, dtype=np.float32)
-        if clip.ndim != 1:
-            raise AudioError(f"clip {index}: expected a mono waveform of shape (n_samples,), got {clip.shape}")
-        if len(clip) < min_samples:
-            raise AudioError(
-                f"clip {index} has {len(clip)} samples; EAT needs at least {min_samples} "
-                f"({min_samples / 16000:.3f} s at 16 kHz) for one filterbank frame"
-            )
-        if not np.isfinite(clip).all():
-            raise AudioError(f"clip {index} contains NaN or infinite samples")
-        clips.append(clip)
-
-    lengths = torch.tensor([len(clip) for clip in clips], dtype=torch.long)
-    batch = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)
-    for row, clip in enumerate(clips):
-        batch[row, : len(clip)] = torch.from_numpy(clip)
-    return batch, lengths
+    check_dtype(dtype, device)
 
 
 def _mean_by_owner(values: torch.Tensor, owners: torch.Tensor, n_clips: int) -> np.ndarray:

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from asdfeat.errors import CheckpointError, ExtractorError
+from asdfeat.extractors.vit_layers import Attention, Mlp
 
 logger = logging.getLogger(__name__)
 
@@ -94,39 +94,6 @@ RELEASED_CONFIGS = {
     "eat-base": {"embed_dim": 768, "depth": 12, "num_heads": 12},
     "eat-large": {"embed_dim": 1024, "depth": 24, "num_heads": 16},
 }
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with a fused ``qkv`` projection."""
-
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, dim // self.num_heads)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-
-        # Same result as the reference's explicit (q * scale) @ k^T softmax,
-        # up to rounding.
-        x = F.scaled_dot_product_attention(query, key, value)
-        return self.proj(x.transpose(1, 2).reshape(batch, length, dim))
-
-
-class Mlp(nn.Module):
-    """Two linear layers with an exact GELU between them."""
-
-    def __init__(self, dim: int, hidden_dim: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class PostNormBlock(nn.Module):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from extractor_helpers import max_abs_difference
 
 from asdfeat.errors import AudioError, CheckpointError, ExtractorError
 from asdfeat.extractors.beats import BEATsExtractor, load_beats
@@ -47,10 +48,6 @@ def golden(beats_dir):
     return {name: dict(np.load(beats_dir / f"{name}.npz")) for name in INPUTS}
 
 
-def _max_abs(actual, expected) -> float:
-    return float(np.abs(np.asarray(actual, dtype=np.float64) - expected).max())
-
-
 @pytest.mark.parametrize("name", INPUTS)
 def test_features_match_golden(name, extractor, clips, golden):
     waveform = torch.from_numpy(clips[name])[None]
@@ -59,7 +56,7 @@ def test_features_match_golden(name, extractor, clips, golden):
 
     expected = golden[name]["fbank"]
     assert fbank.shape == expected.shape
-    print(f"{name} fbank max abs diff {_max_abs(fbank, expected):.3g}")
+    print(f"{name} fbank max abs diff {max_abs_difference(fbank, expected):.3g}")
     np.testing.assert_allclose(fbank.numpy(), expected, atol=ATOL, rtol=0)
 
 
@@ -77,7 +74,7 @@ def test_tokens_match_golden(name, attention, extractor, golden):
     for layer, expected in zip(layers, arrays["debug_layer_outputs"]):
         np.testing.assert_allclose(layer.numpy(), expected, atol=ATOL, rtol=RTOL)
 
-    print(f"{name} {attention} tokens max abs diff {_max_abs(tokens, arrays['tokens']):.3g}")
+    print(f"{name} {attention} tokens max abs diff {max_abs_difference(tokens, arrays['tokens']):.3g}")
     np.testing.assert_allclose(tokens.numpy(), arrays["tokens"], atol=ATOL, rtol=RTOL)
     np.testing.assert_allclose(tokens.mean(1).numpy(), arrays["pooled_mean"], atol=ATOL, rtol=RTOL)
 
@@ -89,7 +86,7 @@ def test_embed_matches_golden_pooled(extractor, clips, golden):
     assert embeddings.dtype == np.float32
     for row, name in enumerate(INPUTS):
         expected = golden[name]["pooled_mean"][0]
-        print(f"{name} pooled max abs diff {_max_abs(embeddings[row], expected):.3g}")
+        print(f"{name} pooled max abs diff {max_abs_difference(embeddings[row], expected):.3g}")
         np.testing.assert_allclose(embeddings[row], expected, atol=ATOL, rtol=RTOL)
 
 

@@ -14,14 +14,18 @@ import pytest
 import soundfile
 import torch
 import torchaudio
+from extractor_helpers import (
+    assert_batch_matches_single_clips,
+    assert_model_matches_manifest,
+    extract_one_fan_clip,
+    max_abs_difference,
+)
 
 from asdfeat.errors import AudioError, CheckpointError, ExtractorError
 from asdfeat.extractors.ced import CEDExtractor, load_ced
 from asdfeat.extractors.ced_model import CEDConfig, CEDModel
 from asdfeat.extractors.checkpoints import sha256_file
-from asdfeat.extract import run_extraction
 from asdfeat.extractors.registry import create_extractor
-from asdfeat.store import EmbeddingKey, open_store
 
 INPUTS = ["real_fan", "synth_10s"]
 ATOL = 1e-4
@@ -54,10 +58,6 @@ def state_dict(ced_dir):
     return torch.load(ced_dir / "ced_tiny.pt", weights_only=True)
 
 
-def _max_abs(actual, expected) -> float:
-    return float(np.abs(np.asarray(actual, dtype=np.float64) - expected).max())
-
-
 def _features(extractor, clip):
     return extractor.features(torch.from_numpy(clip)[None], torch.tensor([len(clip)]))
 
@@ -86,7 +86,7 @@ def test_decibels_match_golden(name, extractor, clips, golden):
     expected = golden[name]["features_db"]
     assert decibels.shape == expected.shape
     assert n_frames.tolist() == [expected.shape[-1]]
-    print(f"{name} features_db max abs diff {_max_abs(decibels, expected):.3g}")
+    print(f"{name} features_db max abs diff {max_abs_difference(decibels, expected):.3g}")
     np.testing.assert_allclose(decibels.numpy(), expected, atol=ATOL, rtol=1e-5)
 
 
@@ -96,7 +96,7 @@ def test_normalised_features_match_golden(name, extractor, clips, golden):
 
     expected = golden[name]["features_bn"]
     assert spectrogram.shape == expected.shape
-    print(f"{name} features_bn max abs diff {_max_abs(spectrogram, expected):.3g}")
+    print(f"{name} features_bn max abs diff {max_abs_difference(spectrogram, expected):.3g}")
     np.testing.assert_allclose(spectrogram.numpy(), expected, atol=ATOL, rtol=0)
 
 
@@ -121,7 +121,7 @@ def test_tokens_match_golden(name, extractor, golden):
 
     expected = golden[name]["tokens"]
     assert tokens.shape == expected.shape
-    print(f"{name} tokens max abs diff {_max_abs(tokens, expected):.3g}")
+    print(f"{name} tokens max abs diff {max_abs_difference(tokens, expected):.3g}")
     np.testing.assert_allclose(tokens.numpy(), expected, atol=ATOL, rtol=RTOL)
 
 
@@ -132,7 +132,7 @@ def test_pooled_embedding_matches_golden(name, extractor, clips, golden):
     expected = golden[name]["pooled_mean"]
     assert pooled.shape == expected.shape
     assert pooled.dtype == np.float32
-    print(f"{name} pooled_mean max abs diff {_max_abs(pooled, expected):.3g}")
+    print(f"{name} pooled_mean max abs diff {max_abs_difference(pooled, expected):.3g}")
     np.testing.assert_allclose(pooled, expected, atol=ATOL, rtol=RTOL)
 
 
@@ -163,13 +163,7 @@ def test_top_db_per_clip_in_batch(extractor, clips):
 
 
 def test_batch_of_mixed_lengths(extractor, clips):
-    short = clips["synth_10s"][:50_000]
-    long = np.concatenate([clips["real_fan"]] * 3)
-    batch = extractor.embed([clips["real_fan"], short, long])
-
-    assert batch.shape == (3, extractor.dim)
-    for row, clip in enumerate([clips["real_fan"], short, long]):
-        np.testing.assert_allclose(batch[row], extractor.embed([clip])[0], atol=1e-5, rtol=1e-5)
+    assert_batch_matches_single_clips(extractor, clips)
 
 
 def _reference_chunk_means(extractor, spectrogram: torch.Tensor, limit: int = 1012) -> torch.Tensor:
@@ -330,36 +324,12 @@ def test_released_keys_match_manifest(manifest_name, ced_dir):
     with torch.device("meta"):
         model = CEDModel(CEDConfig.from_dict(manifest["constructor_kwargs"]))
 
-    parameters = dict(model.named_parameters(remove_duplicate=False))
-    buffers = dict(model.named_buffers(remove_duplicate=False))
-    state = model.state_dict(keep_vars=True)
-    entries = manifest["keys"]
-
-    assert list(state) == [entry["key"] for entry in entries]
-    assert len(state) == manifest["num_keys"]
-    for entry in entries:
-        tensor = state[entry["key"]]
-        assert list(tensor.shape) == entry["shape"], entry["key"]
-        assert str(tensor.dtype).removeprefix("torch.") == entry["dtype"], entry["key"]
-        assert (entry["key"] in parameters) == (entry["kind"] == "parameter"), entry["key"]
-        assert (entry["key"] in buffers) == (entry["kind"] == "buffer"), entry["key"]
-
-    shared = {entry["key"]: entry.get("same_tensor_as") for entry in entries}
-    for key, tensor in state.items():
-        first = next(other for other, candidate in state.items() if candidate is tensor)
-        assert shared[key] == (first if first != key else None), key
-    assert sum(p.numel() for p in model.parameters()) == manifest["num_parameters_unique"]
+    assert_model_matches_manifest(model, manifest)
 
 
 def test_pipeline_stores_golden_embedding(tmp_path, ced_dir, golden):
-    clip_path = tmp_path / "dev_data" / "fan" / "test" / "normal_id_00_00000030.wav"
-    clip_path.parent.mkdir(parents=True)
-    shutil.copy(ced_dir / "real_fan.wav", clip_path)
+    embeddings, table = extract_one_fan_clip(tmp_path, ced_dir / "real_fan.wav", "ced-tiny", ced_dir / "ced_tiny.pt")
 
-    run_extraction(tmp_path / "dev_data", tmp_path / "store.zarr", "ced-tiny", checkpoint=ced_dir / "ced_tiny.pt")
-
-    store = open_store(tmp_path / "store.zarr", "r")
-    embeddings, table = store.read_embeddings(EmbeddingKey("ced-tiny", "dcase2020", "fan"))
     assert embeddings.shape == (1, 64)
     assert len(table) == 1
     np.testing.assert_allclose(embeddings, golden["real_fan"]["pooled_mean"], atol=ATOL, rtol=RTOL)

@@ -16,15 +16,19 @@ import pytest
 import soundfile
 import torch
 import torchaudio
+from extractor_helpers import (
+    assert_batch_matches_single_clips,
+    assert_model_matches_manifest,
+    extract_one_fan_clip,
+    max_abs_difference,
+)
 from safetensors.torch import load_file
 
 from asdfeat.errors import AudioError, CheckpointError, ExtractorError
 from asdfeat.extractors.checkpoints import sha256_file
 from asdfeat.extractors.eat import EATExtractor, load_eat
 from asdfeat.extractors.eat_model import EATConfig, EATModel, map_fairseq_state_dict
-from asdfeat.extract import run_extraction
 from asdfeat.extractors.registry import create_extractor
-from asdfeat.store import EmbeddingKey, open_store
 
 INPUTS = ["real_fan", "synth_10s"]
 ATOL = 1e-4
@@ -62,10 +66,6 @@ def fairseq_names(eat_dir):
     return json.loads((eat_dir / "fairseq_key_map.json").read_text())
 
 
-def _max_abs(actual, expected) -> float:
-    return float(np.abs(np.asarray(actual, dtype=np.float64) - expected).max())
-
-
 def _reference_mel(waveform: np.ndarray) -> torch.Tensor:
     """Run the authors' recipe with torchaudio's per-clip fbank, without the 1,024-frame cut."""
     source = torch.from_numpy(waveform.astype(np.float64)).float()
@@ -94,7 +94,7 @@ def test_features_match_golden(name, extractor, clips, golden):
     expected = golden[name]["mel"]
     assert mel.shape == expected.shape
     assert owners.tolist() == [0]
-    print(f"{name} mel max abs diff {_max_abs(mel, expected):.3g}")
+    print(f"{name} mel max abs diff {max_abs_difference(mel, expected):.3g}")
     np.testing.assert_allclose(mel.numpy(), expected, atol=ATOL, rtol=0)
 
 
@@ -125,7 +125,7 @@ def test_tokens_match_golden(name, extractor, golden):
 
     expected = golden[name]["tokens"]
     assert tokens.shape == expected.shape
-    print(f"{name} tokens max abs diff {_max_abs(tokens, expected):.3g}")
+    print(f"{name} tokens max abs diff {max_abs_difference(tokens, expected):.3g}")
     np.testing.assert_allclose(tokens.numpy(), expected, atol=ATOL, rtol=RTOL)
 
 
@@ -137,7 +137,7 @@ def test_pooled_embeddings_match_golden(name, extractor, clips, golden):
         expected = golden[name][pooling]
         assert pooled[pooling].shape == expected.shape
         assert pooled[pooling].dtype == np.float32
-        print(f"{name} {pooling} max abs diff {_max_abs(pooled[pooling], expected):.3g}")
+        print(f"{name} {pooling} max abs diff {max_abs_difference(pooled[pooling], expected):.3g}")
         np.testing.assert_allclose(pooled[pooling], expected, atol=ATOL, rtol=RTOL)
 
 
@@ -149,13 +149,7 @@ def test_embed_uses_configured_pooling(eat_dir, extractor, clips, golden):
 
 
 def test_batch_of_mixed_lengths(extractor, clips):
-    short = clips["synth_10s"][:50_000]
-    long = np.concatenate([clips["real_fan"]] * 3)
-    batch = extractor.embed([clips["real_fan"], short, long])
-
-    assert batch.shape == (3, extractor.dim)
-    for row, clip in enumerate([clips["real_fan"], short, long]):
-        np.testing.assert_allclose(batch[row], extractor.embed([clip])[0], atol=1e-5, rtol=1e-5)
+    assert_batch_matches_single_clips(extractor, clips)
 
 
 def test_long_clip_averages_chunks(extractor, clips):
@@ -334,25 +328,7 @@ def test_released_keys_match_manifest(manifest_name, eat_dir):
     with torch.device("meta"):
         model = EATModel(EATConfig.from_dict(manifest["config"]))
 
-    parameters = dict(model.named_parameters(remove_duplicate=False))
-    buffers = dict(model.named_buffers(remove_duplicate=False))
-    state = model.state_dict(keep_vars=True)
-    entries = manifest["keys"]
-
-    assert list(state) == [entry["key"] for entry in entries]
-    assert len(state) == manifest["num_keys"]
-    for entry in entries:
-        tensor = state[entry["key"]]
-        assert list(tensor.shape) == entry["shape"], entry["key"]
-        assert str(tensor.dtype).removeprefix("torch.") == entry["dtype"], entry["key"]
-        assert (entry["key"] in parameters) == (entry["kind"] == "parameter"), entry["key"]
-        assert (entry["key"] in buffers) == (entry["kind"] == "buffer"), entry["key"]
-
-    shared = {entry["key"]: entry.get("same_tensor_as") for entry in entries}
-    for key, tensor in state.items():
-        first = next(other for other, candidate in state.items() if candidate is tensor)
-        assert shared[key] == (first if first != key else None), key
-    assert sum(p.numel() for p in model.parameters()) == manifest["num_parameters_unique"]
+    assert_model_matches_manifest(model, manifest)
 
 
 @pytest.mark.parametrize("manifest_name", MANIFESTS)
@@ -369,14 +345,8 @@ def test_fairseq_names_map_onto_manifest(manifest_name, eat_dir):
 
 
 def test_pipeline_stores_golden_embedding(tmp_path, eat_dir, golden):
-    clip_path = tmp_path / "dev_data" / "fan" / "test" / "normal_id_00_00000030.wav"
-    clip_path.parent.mkdir(parents=True)
-    shutil.copy(eat_dir / "real_fan.wav", clip_path)
+    embeddings, table = extract_one_fan_clip(tmp_path, eat_dir / "real_fan.wav", "eat-base", eat_dir / "hf")
 
-    run_extraction(tmp_path / "dev_data", tmp_path / "store.zarr", "eat-base", checkpoint=eat_dir / "hf")
-
-    store = open_store(tmp_path / "store.zarr", "r")
-    embeddings, table = store.read_embeddings(EmbeddingKey("eat-base", "dcase2020", "fan"))
     assert embeddings.shape == (1, 64)
     assert len(table) == 1
     np.testing.assert_allclose(embeddings, golden["real_fan"]["patch_mean"], atol=ATOL, rtol=RTOL)
