@@ -52,7 +52,7 @@ def autocast(device: torch.device, dtype: str) -> torch.autocast:
 
 
 def check_waveform(index: int, waveform: np.ndarray, min_samples: int, *, model: str, reason: str) -> np.ndarray:
-    """Convert one clip to float32 and check its shape and length.
+    """Convert one clip to float32 and check its shape, length and values.
 
     Parameters
     ----------
@@ -74,7 +74,8 @@ def check_waveform(index: int, waveform: np.ndarray, min_samples: int, *, model:
     Raises
     ------
     AudioError
-        If the waveform is not 1-D or is shorter than ``min_samples``.
+        If the waveform is not 1-D, is shorter than ``min_samples``, or
+        contains NaN or infinite samples.
     """
     clip = np.asarray(waveform, dtype=np.float32)
     if clip.ndim != 1:
@@ -84,6 +85,8 @@ def check_waveform(index: int, waveform: np.ndarray, min_samples: int, *, model:
             f"clip {index} has {len(clip)} samples; {model} needs at least {min_samples} "
             f"({min_samples / SAMPLE_RATE:.3f} s at 16 kHz) for {reason}"
         )
+    if not np.isfinite(clip).all():
+        raise AudioError(f"clip {index} contains NaN or infinite samples; decode it with asdfeat.data.load_audio")
     return clip
 
 
@@ -114,10 +117,7 @@ def pad_waveforms(
     """
     clips = []
     for index, waveform in enumerate(waveforms):
-        clip = check_waveform(index, waveform, min_samples, model=model, reason=reason)
-        if not np.isfinite(clip).all():
-            raise AudioError(f"clip {index} contains NaN or infinite samples")
-        clips.append(clip)
+        clips.append(check_waveform(index, waveform, min_samples, model=model, reason=reason))
 
     lengths = torch.tensor([len(clip) for clip in clips], dtype=torch.long)
     batch = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)

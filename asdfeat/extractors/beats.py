@@ -192,8 +192,6 @@ class BEATsExtractor(Extractor):
         return tokens.float().mean(dim=1).cpu()
 
     def _chunks(self, index: int, waveform: np.ndarray) -> list[np.ndarray]:
-        # NOTE: unlike EAT and CED, BEATs does not reject NaN or infinite samples,
-        # so they give a NaN embedding.
         waveform = check_waveform(index, waveform, self.min_samples, model="BEATs", reason="one patch")
 
         chunks = [waveform[start : start + self.chunk_samples] for start in range(0, len(waveform), self.chunk_samples)]

@@ -116,6 +116,15 @@ def test_embed_rejects_short_and_stereo(extractor):
         extractor.embed([np.zeros((2, 16000), dtype=np.float32)])
 
 
+@pytest.mark.parametrize("bad_sample", [np.nan, np.inf])
+def test_non_finite_samples_rejected(extractor, bad_sample):
+    waveform = np.zeros(16000, dtype=np.float32)
+    waveform[100] = bad_sample
+
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        extractor.embed([waveform])
+
+
 def test_provenance_records_checkpoint(extractor, checkpoint_path):
     record = extractor.provenance()
 
