@@ -105,6 +105,7 @@ def build_cells(
                 eval_section=table["section"][is_eval],
                 eval_domain=table["domain"][is_eval],
                 eval_path=table["path"][is_eval],
+                train_path=table["path"][is_train],
             )
         )
     return cells

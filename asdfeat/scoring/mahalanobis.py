@@ -24,7 +24,6 @@ inverse.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -36,8 +35,6 @@ from threadpoolctl import threadpool_limits
 
 from asdfeat.errors import ScoringError, ShrinkageWarning
 from asdfeat.scoring.validation import as_embedding_matrix, check_same_width, describe_key
-
-logger = logging.getLogger(__name__)
 
 SHRINKAGE_ESTIMATORS = ("ledoit-wolf", "oas")
 
@@ -254,7 +251,6 @@ def fit_md(
 
     if reason is not None:
         message = f"{describe_key(key)}falling back to {shrinkage} shrinkage: {reason}"
-        logger.info(message)
         warnings.warn(message, ShrinkageWarning, stacklevel=2)
     return _fit_shrunk(location, centered, covariance, shrinkage, reason, key)
 
