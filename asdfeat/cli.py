@@ -12,6 +12,7 @@ import logging
 import pkgutil
 import sys
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -66,23 +67,39 @@ _register_commands()
 def main() -> None:
     """Run the CLI; user errors print one message and exit with status 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, typer returns the exit code of an
+        # interrupted command (130 for Ctrl-C) instead of exiting.
+        exit_code = app(standalone_mode=False)
     except AsdfeatError as error:
         # Messages may contain brackets such as "[checkpoints]", which rich would read as markup.
-        error_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
-        sys.exit(2)
+        _fail(escape(str(error)))
+    except OSError as error:
+        _fail(_describe_os_error(error))
     except typer.Exit as stop:
         sys.exit(stop.exit_code)
     except typer.Abort:
         error_console.print("aborted")
         sys.exit(130)
-    except Exception as error:  # click usage errors carry their own formatting
-        import click
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    if exit_code == 130:
+        error_console.print("interrupted; stored rows are kept, and rerunning the command resumes")
+    if isinstance(exit_code, int) and exit_code:
+        sys.exit(exit_code)
+
+
+def _fail(message: str) -> None:
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(2)
+
+
+def _describe_os_error(error: OSError) -> str:
+    """Phrase a file-system error (permission denied, file exists, disk full) for the user."""
+    reason = error.strerror or type(error).__name__
+    where = f" {escape(str(error.filename))}" if error.filename else ""
+    return f"{reason}:{where}; check the path and its permissions, or choose another location"
 
 
 if __name__ == "__main__":
