@@ -14,20 +14,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 import asdfeat
+from asdfeat.clip_batches import SKIP_HINT, decoded_batches, embed_batch
 from asdfeat.data.audio import load_audio
 from asdfeat.data.clips import ClipTable
 from asdfeat.data.layout import load_dataset, machine_folder_parents
-from asdfeat.errors import AsdfeatError, StoreError
+from asdfeat.errors import AsdfeatError, AudioError, StoreError
 from asdfeat.extractors import create_extractor
 from asdfeat.extractors.base import Extractor
 from asdfeat.store import EmbeddingKey, FeatureStore, open_store
@@ -70,6 +70,7 @@ class ExtractionSummary:
     n_computed: int
     n_resumed: int
     trained: bool
+    skipped: list[str] = field(default_factory=list)
 
 
 def run_extraction(
@@ -90,6 +91,7 @@ def run_extraction(
     num_workers: int = 0,
     seed: int = 0,
     labels_dir=None,
+    skip_bad_clips: bool = False,
 ) -> list[ExtractionSummary]:
     """Extract ``model`` embeddings for every clip under ``data_dir`` into a store.
 
@@ -126,6 +128,10 @@ def run_extraction(
     labels_dir : path, optional
         Folder of DCASE ground-truth files for evaluation clips; by default
         they are searched under ``data_dir``.
+    skip_bad_clips : bool
+        Log and skip clips that cannot be decoded or embedded instead of
+        stopping; they stay incomplete in the store and are listed in the
+        summary.
 
     Returns
     -------
@@ -151,6 +157,7 @@ def run_extraction(
                     store, key, stored_table, extractor, _clip_roots(clip_roots, stored_table),
                     overwrite=overwrite, batch_size=batch_size, progress=progress,
                     channel=channel, num_workers=num_workers, seed=seed,
+                    skip_bad_clips=skip_bad_clips,
                 )
             )
     return summaries
@@ -177,13 +184,14 @@ def _extract_table(
     channel: int,
     num_workers: int,
     seed: int,
+    skip_bad_clips: bool,
 ) -> ExtractionSummary:
     if overwrite and store.has_embeddings(key):
         store.delete_embeddings(key)
 
     trained = False
     if extractor.requires_training:
-        trained = _train_or_restore(store, key, table, extractor, roots, channel, seed)
+        trained = _train_or_restore(store, key, table, extractor, roots, channel, seed, skip_bad_clips)
 
     stored_weights = store.read_artifact(key, WEIGHTS_ARTIFACT) if store.has_embeddings(key) else None
     provenance = _provenance(extractor, stored_weights)
@@ -207,19 +215,29 @@ def _extract_table(
 
     if progress is not None:
         progress.start(_label(key), len(missing))
+    skipped: list[Path] = []
+    paths = [roots[row] / table["path"][row] for row in missing]
+    batches = decoded_batches(
+        missing, paths, batch_size=batch_size, channel=channel,
+        num_workers=num_workers, skip_bad_clips=skip_bad_clips,
+    )
     try:
-        for rows, waveforms in _batches(table, missing, roots, batch_size, channel, num_workers):
-            store.write_embeddings(key, rows, extractor.embed(waveforms))
+        for rows, waveforms, batch_paths, undecodable in batches:
+            rows, values, failed = embed_batch(extractor, rows, waveforms, batch_paths, skip_bad_clips=skip_bad_clips)
+            if len(rows):
+                store.write_embeddings(key, rows, values)
+            skipped += undecodable + failed
             if progress is not None:
-                progress.advance(len(rows))
+                progress.advance(len(rows) + len(undecodable) + len(failed))
     finally:
         if progress is not None:
             progress.finish()
 
-    return ExtractionSummary(key, len(table), len(missing), n_resumed, trained)
+    n_computed = len(missing) - len(skipped)
+    return ExtractionSummary(key, len(table), n_computed, n_resumed, trained, [str(p) for p in skipped])
 
 
-def _train_or_restore(store, key, table, extractor, roots, channel, seed) -> bool:
+def _train_or_restore(store, key, table, extractor, roots, channel, seed, skip_bad_clips) -> bool:
     """Load stored trained weights, or train on the normal training clips."""
     stored = store.read_artifact(key, WEIGHTS_ARTIFACT) if store.has_embeddings(key) else None
     if stored is not None:
@@ -240,7 +258,14 @@ def _train_or_restore(store, key, table, extractor, roots, channel, seed) -> boo
             f"{_label(key)}: no normal training clips found, but model {key.model!r} trains on them"
         )
     logger.info("%s: training on %d normal training clips", _label(key), len(rows))
-    waveforms = [load_audio(roots[row] / table["path"][row], channel=channel) for row in rows]
+    waveforms = []
+    for row in rows:
+        try:
+            waveforms.append(load_audio(roots[row] / table["path"][row], channel=channel))
+        except AudioError as error:
+            if not skip_bad_clips:
+                raise AudioError(f"{error}; {SKIP_HINT}") from error
+            logger.warning("skipping training clip %s: %s", table["path"][row], error)
     extractor.fit(waveforms, seed=seed)
     return True
 
@@ -282,11 +307,20 @@ def _check_resumable(store: FeatureStore, key: EmbeddingKey, provenance: dict) -
         logger.info("%s: replacing an empty embedding matrix made with other settings", _label(key))
         store.delete_embeddings(key)
     elif changed:
+        differences = "; ".join(_describe_change(name, stored.get(name), provenance.get(name)) for name in changed)
         raise StoreError(
-            f"{_label(key)} is stored with different {', '.join(changed)} than this run "
-            f"(stored {[stored.get(n) for n in changed]}, now {[provenance.get(n) for n in changed]}); "
-            "pass --overwrite to replace the stored embeddings, or store under another model name"
+            f"{_label(key)} is stored with other settings than this run ({differences}); "
+            "pass --overwrite to replace the stored embeddings, or extract into another store"
         )
+
+
+def _describe_change(name: str, stored, current) -> str:
+    """Name what differs, down to the changed entries of a dict-valued field."""
+    stored, current = _jsonable(stored), _jsonable(current)
+    if isinstance(stored, dict) and isinstance(current, dict):
+        keys = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        return ", ".join(f"{name}.{k}: stored {stored.get(k)!r}, now {current.get(k)!r}" for k in keys)
+    return f"{name}: stored {stored!r}, now {current!r}"
 
 
 def _jsonable(value):
@@ -305,40 +339,6 @@ def _clip_roots(candidates: list[Path], table: ClipTable) -> list[Path | None]:
     for path in table["path"].tolist():
         roots.append(next((c for c in candidates if (c / path).is_file()), None))
     return roots
-
-
-class _ClipDataset(Dataset):
-    """Decodes clips; a decoding error travels back as a value, not a crash."""
-
-    def __init__(self, paths: list[Path], channel: int):
-        self.paths = paths
-        self.channel = channel
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        try:
-            return load_audio(self.paths[index], channel=self.channel)
-        except AsdfeatError as error:
-            return error
-
-
-def _batches(table, rows, roots, batch_size, channel, num_workers):
-    """Yield (rows, waveforms) batches of the given table rows in order."""
-    paths = [roots[row] / table["path"][row] for row in rows]
-    loader = DataLoader(
-        _ClipDataset(paths, channel),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=list,
-        shuffle=False,
-    )
-    for start, waveforms in zip(range(0, len(rows), batch_size), loader):
-        for item in waveforms:
-            if isinstance(item, AsdfeatError):
-                raise item
-        yield rows[start : start + batch_size], waveforms
 
 
 def _label(key: EmbeddingKey) -> str:

@@ -23,8 +23,11 @@ def extract(
     option: list[str] = typer.Option(None, "--option", "-o", help="Model option NAME=VALUE, e.g. -o epochs=50; repeatable."),
     seed: int = typer.Option(0, "--seed", help="Seed for models that train."),
     labels_dir: Path = typer.Option(None, "--labels", help="Folder of DCASE ground-truth CSVs; default: searched under DATA."),
+    skip_bad_clips: bool = typer.Option(False, "--skip-bad-clips", help="Log and skip clips that cannot be decoded or embedded instead of stopping."),
 ) -> None:
     """Extract embeddings of MODEL for every clip under DATA into STORE; reruns resume."""
+    from rich.markup import escape
+
     from asdfeat.commands._console import RichProgress, console, parse_options
     from asdfeat.extract import run_extraction
 
@@ -35,6 +38,7 @@ def extract(
             machines=machine or None, dataset=dataset, backend=backend,
             model_options=parse_options(option or []), progress=progress,
             channel=channel, num_workers=workers, seed=seed, labels_dir=labels_dir,
+            skip_bad_clips=skip_bad_clips,
         )
 
     for summary in summaries:
@@ -44,6 +48,8 @@ def extract(
             f"{summary.n_resumed} already stored, {summary.n_clips} in the clip table"
             + (" (trained)" if summary.trained else "")
         )
+        for path in summary.skipped:
+            console.print(f"[yellow]skipped[/] {escape(path)}")
     console.print(f"store: {store}")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from asdfeat.errors import ExtractorError
+from asdfeat.errors import AudioError, ExtractorError
 from asdfeat.extractors.base import Extractor
 from asdfeat.extractors.frontend import N_MELS, LogMel, front_end_parameters, log_mel_batches
 from asdfeat.extractors.registry import ModelInfo, register_extractor
@@ -59,12 +59,12 @@ def context_windows(spectrogram: torch.Tensor, context: int = CONTEXT_FRAMES) ->
 
     Raises
     ------
-    ExtractorError
+    AudioError
         If the clip has fewer than ``context`` frames.
     """
     n_frames = spectrogram.shape[0]
     if n_frames < context:
-        raise ExtractorError(
+        raise AudioError(
             f"clip has {n_frames} log-mel frames; the autoencoder needs at least {context} "
             f"(about {context * 512 / 16000:.2f} s of audio)"
         )
@@ -209,12 +209,12 @@ class AutoencoderExtractor(Extractor):
 
     def load_state_bytes(self, data: bytes) -> None:
         checkpoint = torch.load(io.BytesIO(data), map_location=self.device, weights_only=True)
-        if checkpoint["options"]["hidden"] != self.options["hidden"] or (
-            checkpoint["options"]["bottleneck"] != self.options["bottleneck"]
-        ):
+        changed = sorted(k for k in self.options if checkpoint["options"].get(k) != self.options[k])
+        if changed:
+            differences = ", ".join(f"{k}: stored {checkpoint['options'].get(k)}, now {self.options[k]}" for k in changed)
             raise ExtractorError(
-                f"stored ae weights have options {checkpoint['options']}, but {self.options} were "
-                "requested; pass --overwrite to retrain"
+                f"the stored ae weights were trained with other options ({differences}); "
+                "pass --overwrite to retrain, or extract into another store"
             )
         self.model.load_state_dict(checkpoint["state_dict"])
         self.training_loss = checkpoint["training_loss"]

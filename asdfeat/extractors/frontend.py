@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from asdfeat.errors import AudioError
+
 SAMPLE_RATE = 16000
 N_FFT = 1024
 HOP_LENGTH = 512
@@ -69,6 +71,12 @@ def log_mel_batches(
     """
     by_length: dict[int, list[int]] = {}
     for index, waveform in enumerate(waveforms):
+        # Centred frames reflect-pad n_fft // 2 samples, which needs more samples than that.
+        if len(waveform) <= N_FFT // 2:
+            raise AudioError(
+                f"clip {index} has {len(waveform)} samples; the log-mel front end needs at least "
+                f"{N_FFT // 2 + 1} ({(N_FFT // 2 + 1) / SAMPLE_RATE:.3f} s at 16 kHz)"
+            )
         by_length.setdefault(len(waveform), []).append(index)
 
     spectrograms: list[torch.Tensor | None] = [None] * len(waveforms)
