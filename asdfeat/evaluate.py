@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import hmean
 
 from asdfeat.errors import ScoringError
-from asdfeat.scoring import Cell, ProtocolResult, partial_auc, roc_auc, run_protocols
+from asdfeat.scoring import Cell, ProtocolResult, partial_auc, roc_auc, run_protocol, run_protocols
 from asdfeat.store import EmbeddingKey, FeatureStore
 
 logger = logging.getLogger(__name__)
@@ -70,45 +70,47 @@ class ScoreOptions:
     seed: int = 0
 
 
-def build_cells(
-    store: FeatureStore,
-    keys: list[EmbeddingKey],
-) -> list[Cell]:
-    """Read each key's embeddings and split them into normal training and labelled test clips.
+def build_cell(store: FeatureStore, key: EmbeddingKey) -> tuple[Cell, list[str]]:
+    """Read one key's stored rows and split them into normal training and labelled test clips.
+
+    Clips without a stored embedding (an extraction that stopped or skipped
+    bad clips) are left out, and the returned notes say how many.
 
     Raises
     ------
     ScoringError
-        If a machine type has no normal training clips or no labelled test
-        clips of both classes.
+        If the machine type has no stored normal training clips or no
+        labelled test clips.
     """
-    cells = []
-    for key in keys:
-        embeddings, table = store.read_embeddings(key)
-        is_train = (table["split"] == "train") & (table["label"] == "normal")
-        is_eval = (table["split"] == "test") & np.isin(table["label"], ["normal", "anomaly"])
-
-        if not is_train.any():
-            raise ScoringError(f"{_describe(key)}: no normal training clips to fit on")
-        if not is_eval.any():
-            raise ScoringError(
-                f"{_describe(key)}: no labelled test clips; evaluation clips need ground-truth labels"
-            )
-
-        cells.append(
-            Cell(
-                key=key,
-                train=embeddings[is_train],
-                train_domain=table["domain"][is_train],
-                eval=embeddings[is_eval],
-                eval_label=table["label"][is_eval] == "anomaly",
-                eval_section=table["section"][is_eval],
-                eval_domain=table["domain"][is_eval],
-                eval_path=table["path"][is_eval],
-                train_path=table["path"][is_train],
-            )
+    embeddings, table = store.read_embeddings(key, require_complete=False)
+    notes = []
+    n_missing = len(store.read_clips(key.dataset, key.machine)) - len(table)
+    if n_missing:
+        notes.append(
+            f"{n_missing} clip(s) have no stored embedding and are left out; run 'asdfeat extract' to fill them"
         )
-    return cells
+
+    is_train = (table["split"] == "train") & (table["label"] == "normal")
+    is_eval = (table["split"] == "test") & np.isin(table["label"], ["normal", "anomaly"])
+    if not is_train.any():
+        raise ScoringError(f"{_describe(key)}: no stored normal training clips to fit on")
+    if not is_eval.any():
+        raise ScoringError(
+            f"{_describe(key)}: no labelled test clips; evaluation clips need ground-truth labels"
+        )
+
+    cell = Cell(
+        key=key,
+        train=embeddings[is_train],
+        train_domain=table["domain"][is_train],
+        eval=embeddings[is_eval],
+        eval_label=table["label"][is_eval] == "anomaly",
+        eval_section=table["section"][is_eval],
+        eval_domain=table["domain"][is_eval],
+        eval_path=table["path"][is_eval],
+        train_path=table["path"][is_train],
+    )
+    return cell, notes
 
 
 def score_store(
@@ -120,6 +122,10 @@ def score_store(
     options: ScoreOptions = ScoreOptions(),
 ) -> list[dict]:
     """Score every selected embedding matrix under each protocol.
+
+    A cell that cannot be scored (no training clips, non-finite or constant
+    embeddings) gets a machine row with NaN AUC and the error in its notes,
+    so the other cells are still scored.
 
     Parameters
     ----------
@@ -137,17 +143,63 @@ def score_store(
         types, then the means.
     """
     keys = select_keys(store, models=models, machines=machines)
-    cells = build_cells(store, keys)
+
+    cells, cell_notes, failures = [], {}, {}
+    for key in keys:
+        try:
+            cell, notes = build_cell(store, key)
+        except ScoringError as error:
+            failures[key] = str(error)
+            continue
+        cells.append(cell)
+        cell_notes[key] = notes
 
     rows = []
     for protocol in protocols:
-        results = run_protocols(
-            cells, protocol, shrinkage=options.shrinkage, C=options.C, k=options.k, seed=options.seed
-        )
-        for cell, result in zip(cells, results):
-            rows.extend(_cell_rows(cell, result))
+        for cell, outcome in _run_isolated(cells, protocol, options):
+            if isinstance(outcome, ScoringError):
+                rows.append(_failed_row(cell.key, protocol, str(outcome)))
+            else:
+                rows.extend(_cell_rows(cell, outcome, cell_notes[cell.key]))
+        rows.extend(_failed_row(key, protocol, message) for key, message in failures.items())
     rows.extend(mean_rows(rows))
     return rows
+
+
+def _run_isolated(cells: list[Cell], protocol: str, options: ScoreOptions):
+    """Run ``protocol`` on all cells in one batch; if one cell fails, run them one by one."""
+    settings = {"shrinkage": options.shrinkage, "C": options.C, "k": options.k, "seed": options.seed}
+    try:
+        return list(zip(cells, run_protocols(cells, protocol, **settings)))
+    except ScoringError:
+        logger.debug("batched %s scoring failed; scoring cells one by one", protocol)
+
+    outcomes = []
+    for cell in cells:
+        try:
+            outcomes.append((cell, run_protocol(cell, protocol, **settings)))
+        except ScoringError as error:
+            logger.warning("%s: %s", protocol, error)
+            outcomes.append((cell, error))
+    return outcomes
+
+
+def _failed_row(key: EmbeddingKey, protocol: str, message: str) -> dict:
+    row = dict.fromkeys(RESULT_COLUMNS, np.nan)
+    row.update(
+        {
+            "model": key.model,
+            "dataset": key.dataset,
+            "machine": key.machine,
+            "section": "all",
+            "protocol": protocol,
+            "scope": "machine",
+            "n_train": 0,
+            "n_eval": 0,
+            "notes": f"not scored: {message}",
+        }
+    )
+    return row
 
 
 def select_keys(
@@ -173,7 +225,7 @@ def select_keys(
     ]
 
 
-def _cell_rows(cell: Cell, result: ProtocolResult) -> list[dict]:
+def _cell_rows(cell: Cell, result: ProtocolResult, cell_notes: list[str]) -> list[dict]:
     key = cell.key
     scored = ~np.isnan(result.scores)
     labels, scores = cell.eval_label[scored], result.scores[scored]
@@ -212,7 +264,7 @@ def _cell_rows(cell: Cell, result: ProtocolResult) -> list[dict]:
             "official_score": official_score(official_terms, key.dataset),
             "n_train": len(cell.train),
             "n_eval": int(scored.sum()),
-            "notes": "; ".join(result.notes),
+            "notes": "; ".join(cell_notes + list(result.notes)),
         }
     )
     return rows
@@ -257,7 +309,12 @@ def official_score(terms: list[float], dataset: str) -> float:
 
 
 def mean_rows(rows: list[dict]) -> list[dict]:
-    """Average the machine-type rows of each (model, protocol) into one row."""
+    """Average the machine-type rows of each (model, protocol) into one row.
+
+    A mean is NaN when any machine type's value is NaN, so means over
+    different sets of machine types are never compared by accident; the
+    notes name the machine types without a value.
+    """
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         if row["scope"] == "machine":
@@ -265,6 +322,10 @@ def mean_rows(rows: list[dict]) -> list[dict]:
 
     means = []
     for (model, protocol), members in groups.items():
+        missing = sorted(m["machine"] for m in members if not np.isfinite(m["auc"]))
+        notes = f"mean over {len(members)} machine types"
+        if missing:
+            notes += f"; AUC undefined for {', '.join(missing)}, so the mean AUC is undefined"
         means.append(
             {
                 "model": model,
@@ -273,18 +334,18 @@ def mean_rows(rows: list[dict]) -> list[dict]:
                 "section": "all",
                 "protocol": protocol,
                 "scope": "mean",
-                **{c: _nanmean([m[c] for m in members]) for c in ("auc", "auc_source", "auc_target", "pauc", "official_score")},
+                **{c: _strict_mean([m[c] for m in members]) for c in ("auc", "auc_source", "auc_target", "pauc", "official_score")},
                 "n_train": sum(m["n_train"] for m in members),
                 "n_eval": sum(m["n_eval"] for m in members),
-                "notes": f"mean over {len(members)} machine types",
+                "notes": notes,
             }
         )
     return means
 
 
-def _nanmean(values) -> float:
+def _strict_mean(values) -> float:
     values = np.asarray(values, dtype=float)
-    return float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
+    return float(values.mean()) if values.size and np.isfinite(values).all() else np.nan
 
 
 def _safe_metric(metric, labels, scores, **kwargs) -> float:
