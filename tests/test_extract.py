@@ -274,3 +274,40 @@ def test_stale_store_rejected_for_other_dim(synthetic_data, tmp_path):
     with open_store(store_path, "a") as store:
         with pytest.raises(StoreError):
             store.create_embeddings(EmbeddingKey("logmel-stats", "dcase2022", "fan"), 12, {})
+
+
+def test_skip_bad_clips_extracts_the_rest(synthetic_data, tmp_path):
+    data = _copy_dataset(synthetic_data, tmp_path / "data")
+    template = next((data / "dev_data" / "raw" / "fan" / "test").glob("*.wav"))
+    corrupt = template.with_name(re.sub(r"_(\d{4})", "_0998", template.name, count=1))
+    corrupt.write_bytes(b"not audio")
+    too_short = template.with_name(re.sub(r"_(\d{4})", "_0999", template.name, count=1))
+    soundfile.write(too_short, np.full(100, 0.1, dtype=np.float32), 16000)
+
+    summaries = run_extraction(data, tmp_path / "store.zarr", "logmel-stats", machines=["fan"], skip_bad_clips=True)
+
+    assert sorted(Path(p).name for p in summaries[0].skipped) == sorted([corrupt.name, too_short.name])
+    assert summaries[0].n_computed == summaries[0].n_clips - 2
+    with open_store(tmp_path / "store.zarr", "r") as store:
+        rows = score_store(store, ["md"])
+    fan = next(r for r in rows if r["scope"] == "machine")
+    assert "2 clip(s) have no stored embedding" in fan["notes"]
+
+
+def test_too_short_clip_error_names_file(synthetic_data, tmp_path):
+    data = _copy_dataset(synthetic_data, tmp_path / "data")
+    template = next((data / "dev_data" / "raw" / "fan" / "test").glob("*.wav"))
+    too_short = template.with_name(re.sub(r"_(\d{4})", "_0999", template.name, count=1))
+    soundfile.write(too_short, np.full(100, 0.1, dtype=np.float32), 16000)
+
+    with pytest.raises(AudioError, match="513") as raised:
+        run_extraction(data, tmp_path / "store.zarr", "logmel-stats", machines=["fan"])
+
+    assert too_short.name in str(raised.value)
+    assert "--skip-bad-clips" in str(raised.value)
+
+
+def test_zarr_store_with_hdf5_suffix_rejected(synthetic_data, tmp_path):
+    with pytest.raises(StoreError, match="suffix marks HDF5"):
+        run_extraction(synthetic_data, tmp_path / "store.h5", "logmel-stats", backend="zarr")
+    assert not (tmp_path / "store.h5").exists()

@@ -185,20 +185,41 @@ def _load_safetensors(path: Path) -> dict:
         raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
 
 
+# torch.save writes a zip archive; files from torch < 1.6 are raw pickles,
+# which start with the PROTO opcode 0x80.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
 def _load_torch(path: Path):
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head.startswith(_TORCH_MAGIC):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (it is neither a torch.save zip archive nor a "
+            "pickle); pass the checkpoint file the authors released, or a .safetensors file"
+        )
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"checkpoint {path} contains objects other than tensors and plain containers, "
-            f"so it cannot be loaded safely (torch.load with weights_only=True failed: "
-            f"{_first_line(error)}). {_CONVERT_HINT}"
+            f"so it cannot be loaded safely{_unsupported_global(error)}. {_CONVERT_HINT}"
         ) from error
     except (RuntimeError, EOFError, ValueError) as error:
         raise CheckpointError(
             f"cannot read checkpoint {path}: {_first_line(error)}. "
             "The file may be truncated or not a PyTorch checkpoint; download it again"
         ) from error
+
+
+def _unsupported_global(error: Exception) -> str:
+    # torch's message also suggests weights_only=False, which would run
+    # arbitrary code from the file; keep only the name of the offending object.
+    for line in str(error).splitlines():
+        if "Unsupported global" in line:
+            return f" ({line.strip().rstrip('.')})"
+    return ""
 
 
 def _first_line(error: Exception) -> str:

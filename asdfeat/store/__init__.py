@@ -102,6 +102,12 @@ def open_store(path, mode: str = "a", *, backend: str | None = None) -> FeatureS
         raise StoreError(
             f"unknown store backend {backend!r}; registered backends: {available_backends()}"
         )
+    if backend != "hdf5" and path.suffix.lower() in HDF5_SUFFIXES and not path.exists():
+        # Readers pick the backend from the suffix, so such a store could never be reopened.
+        raise StoreError(
+            f"a {backend} store cannot be named {path.name!r}: the {path.suffix} suffix marks HDF5 files; "
+            f"use {path.with_suffix('.zarr').name!r} or --backend hdf5"
+        )
     return cls(path, mode)
 
 
