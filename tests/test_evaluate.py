@@ -85,3 +85,34 @@ def test_incomplete_rows_left_out_with_note(tmp_path):
     assert row["n_train"] == 29
     assert "2 clip(s) have no stored embedding" in row["notes"]
     assert np.isfinite(row["auc"])
+
+
+def test_score_output_feeds_stats(tmp_path):
+    from asdfeat.evaluate import RESULT_COLUMNS
+    from asdfeat.results import write_rows
+    from asdfeat.stats import analyse_proxy_table, proxy_table_from_results
+
+    rng = np.random.default_rng(2)
+    models = ["ae-a", "ae-b", "ae-c"]
+    with open_store(tmp_path / "store.zarr") as store:
+        for machine in ("fan", "valve"):
+            table = store.write_clips("dcase2022", machine, _clip_table(machine))
+            for shift, model in enumerate(models):
+                key = EmbeddingKey(model, "dcase2022", machine)
+                store.create_embeddings(key, DIM, {})
+                values = rng.normal(size=(len(table), DIM))
+                values[table["label"] == "anomaly"] += 0.5 * (shift + 1)
+                store.write_embeddings(key, np.arange(len(table)), values)
+        rows = score_store(store, ["md", "lp-in"])
+    scores_path = write_rows(rows, tmp_path / "scores.csv", RESULT_COLUMNS)
+    proxy_path = tmp_path / "proxy.csv"
+    proxy_path.write_text(
+        "model,family,proxy_metric,proxy_value,proxy_direction\n"
+        "ae-a,ae,mae,3.0,lower\nae-b,ae,mae,2.0,lower\nae-c,ae,mae,1.0,lower\n"
+    )
+
+    result = analyse_proxy_table(proxy_table_from_results(scores_path, proxy_path))
+
+    md = next(test for test in result.tests if test.asd_metric == "md")
+    assert md.n == 3
+    assert md.rho == pytest.approx(1.0)

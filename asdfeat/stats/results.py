@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 RESULT_COLUMNS = ("model", "dataset", "machine", "protocol", "auc")
 PROXY_FILE_COLUMNS = ("model", "family", "proxy_metric", "proxy_value", "proxy_direction")
 MEAN_SCOPE = "mean"
+SECTION_SCOPE = "section"
 
 
 def protocol_column(protocol: str) -> str:
@@ -74,17 +75,35 @@ def _check_columns(records: Sequence[dict], required: Sequence[str], source: str
 
 
 def _select_dataset(records: list[dict], dataset: str | None, source: str) -> list[int]:
-    datasets = sorted({str(record["dataset"]).strip() for record in records})
+    """Return the indices of the rows to analyse.
+
+    Per-section rows are dropped. ``asdfeat score`` writes its means over
+    machine types with the dataset ``all``: they are used when no dataset is
+    chosen, and left out (the chosen dataset's machine rows are averaged)
+    when one is.
+    """
+    scored = [i for i, record in enumerate(records) if _scope(record) != SECTION_SCOPE]
+    datasets = sorted({str(records[i]["dataset"]).strip() for i in scored if not _is_mean_row(records[i])})
     if dataset is None and len(datasets) > 1:
         raise StatsError(f"{source}: scores cover several datasets {datasets}; choose one with --dataset")
     if dataset is not None and dataset not in datasets:
         raise StatsError(f"{source}: dataset {dataset!r} not found; available datasets: {datasets}")
-    chosen = dataset if dataset is not None else datasets[0]
-    return [i for i, record in enumerate(records) if str(record["dataset"]).strip() == chosen]
+
+    chosen = dataset if dataset is not None else (datasets[0] if datasets else None)
+    return [
+        i
+        for i in scored
+        if (_is_mean_row(records[i]) and dataset is None)
+        or (not _is_mean_row(records[i]) and str(records[i]["dataset"]).strip() == chosen)
+    ]
+
+
+def _scope(record: dict) -> str:
+    return str(record.get("scope", "") or "").strip()
 
 
 def _is_mean_row(record: dict) -> bool:
-    scope = str(record.get("scope", "") or "").strip()
+    scope = _scope(record)
     if scope:
         return scope == MEAN_SCOPE
     return str(record["machine"]).strip() == MEAN_SCOPE
