@@ -1,8 +1,8 @@
 """Decoding and embedding clips batch by batch, with errors that name the file.
 
-Extractors report a bad clip by its position in the batch; these helpers turn
-that into the clip's path, and can instead skip bad clips so that one corrupt
-file does not stop a long extraction.
+Extractors report a bad clip by its position in the batch. These helpers turn
+that position into the clip's path. They can also skip bad clips, so that one
+corrupt file does not stop a long extraction.
 """
 
 from __future__ import annotations
