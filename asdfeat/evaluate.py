@@ -62,12 +62,15 @@ class ScoreOptions:
         Neighbours of the cosine kNN backend.
     seed : int
         Seed of the in-domain probe's 50/50 split.
+    min_domain_clips : int
+        Fewest training clips of a domain for ``md-domain`` to fit its model.
     """
 
     shrinkage: str = "ledoit-wolf"
     C: float = 1.0
     k: int = 1
     seed: int = 0
+    min_domain_clips: int = 10
 
 
 def build_cell(store: FeatureStore, key: EmbeddingKey) -> tuple[Cell, list[str]]:
@@ -168,7 +171,13 @@ def score_store(
 
 def _run_isolated(cells: list[Cell], protocol: str, options: ScoreOptions):
     """Run ``protocol`` on all cells in one batch; if one cell fails, run them one by one."""
-    settings = {"shrinkage": options.shrinkage, "C": options.C, "k": options.k, "seed": options.seed}
+    settings = {
+        "shrinkage": options.shrinkage,
+        "C": options.C,
+        "k": options.k,
+        "seed": options.seed,
+        "min_domain_clips": options.min_domain_clips,
+    }
     try:
         return list(zip(cells, run_protocols(cells, protocol, **settings)))
     except ScoringError:

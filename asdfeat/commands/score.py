@@ -19,6 +19,7 @@ def score(
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength of the linear probes."),
     k: int = typer.Option(1, "--k", min=1, help="Neighbours for the knn protocol."),
     seed: int = typer.Option(0, "--seed", help="Seed of the in-domain probe's 50/50 split."),
+    min_domain_clips: int = typer.Option(10, "--min-domain-clips", min=2, help="Fewest training clips of a domain for md-domain to fit its own model."),
 ) -> None:
     """Score every stored model under each PROTOCOL and print AUC (%) per machine type."""
     from asdfeat.commands._console import auc_table, console
@@ -34,7 +35,7 @@ def score(
     if shrinkage not in ("ledoit-wolf", "oas"):
         raise ScoringError(f"unknown shrinkage {shrinkage!r}; choose ledoit-wolf or oas")
 
-    options = ScoreOptions(shrinkage=shrinkage, C=c, k=k, seed=seed)
+    options = ScoreOptions(shrinkage=shrinkage, C=c, k=k, seed=seed, min_domain_clips=min_domain_clips)
     with open_store(store, "r") as feature_store:
         rows = score_store(feature_store, list(protocol), models=model or None, machines=machine or None, options=options)
 
