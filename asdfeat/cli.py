@@ -80,7 +80,9 @@ def main() -> None:
     except typer.Abort:
         error_console.print("aborted")
         sys.exit(130)
-    except click.ClickException as error:
+    except (click.ClickException, typer.TyperException) as error:
+        # Usage errors: typer 0.29 raises its own copy of click's exception
+        # classes, which derive from TyperException rather than click's.
         error.show()
         sys.exit(error.exit_code)
 
