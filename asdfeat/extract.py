@@ -260,8 +260,15 @@ def _train_or_restore(store, key, table, extractor, roots, channel, seed, skip_b
     logger.info("%s: training on %d normal training clips", _label(key), len(rows))
     waveforms = []
     for row in rows:
+        path = roots[row] / table["path"][row]
         try:
-            waveforms.append(load_audio(roots[row] / table["path"][row], channel=channel))
+            waveform = load_audio(path, channel=channel)
+            if len(waveform) < extractor.min_samples:
+                raise AudioError(
+                    f"{path} has {len(waveform)} samples; {key.model} needs at least {extractor.min_samples} "
+                    f"({extractor.min_samples / extractor.sample_rate:.3f} s)"
+                )
+            waveforms.append(waveform)
         except AudioError as error:
             if not skip_bad_clips:
                 raise AudioError(f"{error}; {SKIP_HINT}") from error

@@ -311,3 +311,19 @@ def test_zarr_store_with_hdf5_suffix_rejected(synthetic_data, tmp_path):
     with pytest.raises(StoreError, match="suffix marks HDF5"):
         run_extraction(synthetic_data, tmp_path / "store.h5", "logmel-stats", backend="zarr")
     assert not (tmp_path / "store.h5").exists()
+
+
+def test_short_training_clip_named_and_skippable(synthetic_data, tmp_path):
+    data = _copy_dataset(synthetic_data, tmp_path / "data")
+    template = next((data / "dev_data" / "raw" / "fan" / "train").glob("*.wav"))
+    too_short = template.with_name(re.sub(r"_(\d{4})", "_0999", template.name, count=1))
+    soundfile.write(too_short, np.full(100, 0.1, dtype=np.float32), 16000)
+
+    with pytest.raises(AudioError, match="2048") as raised:
+        run_extraction(data, tmp_path / "store.zarr", "ae", machines=["fan"], model_options={"epochs": 1})
+    assert too_short.name in str(raised.value)
+
+    summaries = run_extraction(
+        data, tmp_path / "store.zarr", "ae", machines=["fan"], model_options={"epochs": 1}, skip_bad_clips=True
+    )
+    assert [Path(p).name for p in summaries[0].skipped] == [too_short.name]

@@ -24,7 +24,7 @@ from torch import nn
 
 from asdfeat.errors import AudioError, ExtractorError
 from asdfeat.extractors.base import Extractor
-from asdfeat.extractors.frontend import N_MELS, LogMel, front_end_parameters, log_mel_batches
+from asdfeat.extractors.frontend import HOP_LENGTH, N_MELS, LogMel, front_end_parameters, log_mel_batches
 from asdfeat.extractors.registry import ModelInfo, register_extractor
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class AutoencoderExtractor(Extractor):
 
     name = "ae"
     requires_training = True
+    # CONTEXT_FRAMES centred frames need (CONTEXT_FRAMES - 1) hops of samples.
+    min_samples = (CONTEXT_FRAMES - 1) * HOP_LENGTH
 
     def __init__(
         self,

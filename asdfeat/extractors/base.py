@@ -28,6 +28,8 @@ class Extractor(ABC):
     name: str = ""
     sample_rate: int = 16000
     requires_training: bool = False
+    #: Shortest clip, in samples, that the extractor can embed or train on.
+    min_samples: int = 1
 
     def __init__(self, device="cpu"):
         self.device = torch.device(device)

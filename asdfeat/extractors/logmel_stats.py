@@ -13,12 +13,13 @@ import torch
 
 from asdfeat.errors import ExtractorError
 from asdfeat.extractors.base import Extractor
-from asdfeat.extractors.frontend import N_MELS, LogMel, front_end_parameters, log_mel_batches
+from asdfeat.extractors.frontend import N_FFT, N_MELS, LogMel, front_end_parameters, log_mel_batches
 from asdfeat.extractors.registry import ModelInfo, register_extractor
 
 
 class LogMelStats(Extractor):
     name = "logmel-stats"
+    min_samples = N_FFT // 2 + 1
 
     def __init__(self, device="cpu"):
         super().__init__(device)
