@@ -90,7 +90,8 @@ def build_cell(store: FeatureStore, key: EmbeddingKey) -> tuple[Cell, list[str]]
     n_missing = len(store.read_clips(key.dataset, key.machine)) - len(table)
     if n_missing:
         notes.append(
-            f"{n_missing} clip(s) have no stored embedding and are left out; run 'asdfeat extract' to fill them"
+            f"{n_missing} clip(s) have no stored embedding and are left out "
+            "(skipped as bad clips, or not extracted yet)"
         )
 
     is_train = (table["split"] == "train") & (table["label"] == "normal")

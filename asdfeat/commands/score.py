@@ -22,6 +22,8 @@ def score(
     min_domain_clips: int = typer.Option(10, "--min-domain-clips", min=2, help="Fewest training clips of a domain for md-domain to fit its own model."),
 ) -> None:
     """Score every stored model under each PROTOCOL and print AUC (%) per machine type."""
+    from rich.markup import escape
+
     from asdfeat.commands._console import auc_table, console
     from asdfeat.errors import ScoringError
     from asdfeat.evaluate import RESULT_COLUMNS, ScoreOptions, score_store
@@ -42,7 +44,7 @@ def score(
     console.print(auc_table(rows, title=f"AUC (%) in {store}"))
     for row in rows:
         if row["scope"] == "machine" and row["notes"]:
-            console.print(f"[dim]{row['model']} / {row['machine']} / {row['protocol']}: {row['notes']}[/]")
+            console.print(f"[dim]{escape(row['model'])} / {escape(row['machine'])}: {escape(row['notes'])}[/]")
     if out is not None:
         write_rows(rows, out, RESULT_COLUMNS)
         console.print(f"results: {out}")

@@ -89,7 +89,12 @@ def _run_md_domain(cell: CheckedCell, options: dict) -> ProtocolResult:
             )
             continue
         paths = None if cell.train_path is None else cell.train_path[rows]
-        model = _fit_md_quietly(cell.train[rows], options["shrinkage"], options["max_condition"], cell.key, paths)
+        try:
+            model = _fit_md_quietly(cell.train[rows], options["shrinkage"], options["max_condition"], cell.key, paths)
+        except ScoringError as error:
+            # A tiny domain (e.g. two clips) can defeat even shrinkage; the other domains still score.
+            notes.append(f"md-domain: no model for domain {domain!r} ({error})")
+            continue
         if model.reason is not None:
             notes.append(f"md-domain: domain {domain!r} uses {model.estimator} shrinkage because {model.reason}")
         info["domains"][str(domain)] = _md_info(model)

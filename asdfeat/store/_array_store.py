@@ -418,7 +418,8 @@ class ArrayFeatureStore(FeatureStore):
             raise StoreError(
                 f"embeddings {key}: {missing.size} of {selected.size} requested row(s) are "
                 f"incomplete, e.g. {table['path'][missing[:_checks.MAX_LISTED]].tolist()}; "
-                "finish the extraction or pass require_complete=False"
+                "rerun 'asdfeat extract' to finish them, or fix or remove clips that it skipped "
+                "(read_embeddings(..., require_complete=False) returns the stored rows only)"
             )
         selected = selected[done[selected]]
 
