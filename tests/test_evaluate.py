@@ -103,6 +103,10 @@ def test_score_output_feeds_stats(tmp_path):
                 values = rng.normal(size=(len(table), DIM))
                 values[table["label"] == "anomaly"] += 0.5 * (shift + 1)
                 store.write_embeddings(key, np.arange(len(table)), values)
+            # A collapsed model without a proxy value: its undefined AUCs must not matter.
+            collapsed = EmbeddingKey("collapsed", "dcase2022", machine)
+            store.create_embeddings(collapsed, DIM, {})
+            store.write_embeddings(collapsed, np.arange(len(table)), np.ones((len(table), DIM)))
         rows = score_store(store, ["md", "lp-in"])
     scores_path = write_rows(rows, tmp_path / "scores.csv", RESULT_COLUMNS)
     proxy_path = tmp_path / "proxy.csv"

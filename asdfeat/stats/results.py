@@ -190,10 +190,18 @@ def proxy_table_from_results(
         raise StatsError(f"{scores_source}: the scores file has no rows")
     _check_columns(records, RESULT_COLUMNS, scores_source)
     selected = _select_dataset(records, dataset, scores_source)
-    aucs = aggregate_auc([records[i] for i in selected], [labels[i] for i in selected], scores_source)
 
     proxy_columns, proxy_records, proxy_labels = read_csv_records(Path(proxy_path))
     _check_columns(proxy_records, PROXY_FILE_COLUMNS, str(proxy_path))
+    proxy_models = {record["model"].strip() for record in proxy_records}
+    all_scored = {str(records[i]["model"]).strip() for i in selected}
+    unused = sorted(all_scored - proxy_models)
+    if unused:
+        logger.info("ignoring %d scored model(s) without a proxy value: %s", len(unused), ", ".join(unused))
+
+    # Only models in the proxy file are analysed, so only their AUCs must be defined.
+    selected = [i for i in selected if str(records[i]["model"]).strip() in proxy_models]
+    aucs = aggregate_auc([records[i] for i in selected], [labels[i] for i in selected], scores_source)
     protocols = sorted({protocol for _, protocol in aucs})
     scored_models = {model for model, _ in aucs}
 
@@ -212,10 +220,6 @@ def proxy_table_from_results(
             row[protocol] = aucs.get((model, protocol), "")
         joined.append(row)
         joined_labels.append(f"model {model!r} ({proxy_path}, {label})")
-
-    unused = sorted(scored_models - {record["model"].strip() for record in proxy_records})
-    if unused:
-        logger.info("ignoring %d scored model(s) without a proxy value: %s", len(unused), ", ".join(unused))
 
     extra = [name for name in proxy_columns if name not in PROXY_FILE_COLUMNS]
     columns = list(REQUIRED_COLUMNS) + extra + protocols
