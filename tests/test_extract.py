@@ -307,10 +307,14 @@ def test_too_short_clip_error_names_file(synthetic_data, tmp_path):
     assert "--skip-bad-clips" in str(raised.value)
 
 
-def test_zarr_store_with_hdf5_suffix_rejected(synthetic_data, tmp_path):
+def test_store_suffix_must_match_backend(synthetic_data, tmp_path):
     with pytest.raises(StoreError, match="suffix marks HDF5"):
         run_extraction(synthetic_data, tmp_path / "store.h5", "logmel-stats", backend="zarr")
+    with pytest.raises(StoreError, match="suffix marks Zarr"):
+        run_extraction(synthetic_data, tmp_path / "store.zarr", "logmel-stats", backend="hdf5")
+
     assert not (tmp_path / "store.h5").exists()
+    assert not (tmp_path / "store.zarr").exists()
 
 
 def test_short_training_clip_named_and_skippable(synthetic_data, tmp_path):

@@ -108,6 +108,11 @@ def open_store(path, mode: str = "a", *, backend: str | None = None) -> FeatureS
             f"a {backend} store cannot be named {path.name!r}: the {path.suffix} suffix marks HDF5 files; "
             f"use {path.with_suffix('.zarr').name!r} or --backend hdf5"
         )
+    if backend == "hdf5" and path.suffix.lower() == ".zarr" and not path.exists():
+        raise StoreError(
+            f"an hdf5 store cannot be named {path.name!r}: the .zarr suffix marks Zarr stores; "
+            f"use {path.with_suffix('.h5').name!r} or --backend zarr"
+        )
     return cls(path, mode)
 
 
