@@ -2,7 +2,7 @@
 
 Every error that a user can cause derives from :class:`AsdfeatError`, so the
 CLI can print its message without a traceback. Messages name the offending
-value and say how to fix it.
+value and the fix.
 """
 
 
@@ -15,7 +15,7 @@ class DatasetError(AsdfeatError):
 
 
 class AudioError(AsdfeatError):
-    """An audio file cannot be decoded or holds no usable signal."""
+    """An audio file cannot be decoded or contains no usable signal."""
 
 
 class StoreError(AsdfeatError):

@@ -7,7 +7,7 @@ and the DCASE conventions: per-section AUC(source), AUC(target) and pAUC, and
 the official score. It never imports torch.
 
 Result rows are flat dicts with the columns in :data:`RESULT_COLUMNS`. The
-``scope`` column says what a row covers: ``"section"`` (one section of one
+``scope`` column gives what a row covers: ``"section"`` (one section of one
 machine type), ``"machine"`` (one machine type) or ``"mean"`` (the mean over
 machine types, with ``machine == "mean"`` and ``dataset == "all"``).
 """
@@ -63,7 +63,7 @@ class ScoreOptions:
     seed : int
         Seed of the in-domain probe's 50/50 split.
     min_domain_clips : int
-        Fewest training clips of a domain for ``md-domain`` to fit its model.
+        Minimum number of training clips of a domain for ``md-domain`` to fit its own model.
     """
 
     shrinkage: str = "ledoit-wolf"
@@ -77,7 +77,7 @@ def build_cell(store: FeatureStore, key: EmbeddingKey) -> tuple[Cell, list[str]]
     """Read one key's stored rows and split them into normal training and labelled test clips.
 
     Clips without a stored embedding (an extraction that stopped or skipped
-    bad clips) are left out, and the returned notes say how many.
+    bad clips) are left out, and the returned notes give their number.
 
     Raises
     ------
@@ -321,9 +321,9 @@ def official_score(terms: list[float], dataset: str) -> float:
 def mean_rows(rows: list[dict]) -> list[dict]:
     """Average the machine-type rows of each (model, protocol) into one row.
 
-    A mean is NaN when any machine type's value is NaN, so means over
-    different sets of machine types are never compared by accident; the
-    notes name the machine types without a value.
+    A mean is NaN when any machine type's value is NaN, so that means over
+    different sets of machine types are not compared by accident. The notes
+    name the machine types without a value.
     """
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:

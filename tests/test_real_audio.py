@@ -1,9 +1,9 @@
 """Extraction and MD scoring on real DCASE clips cut into 1-second windows.
 
 The shared real clips are test clips only (one to four per machine type), so
-each normal clip is cut into 1-second windows: the first half become normal
-training clips, the rest normal test clips, and the windows of the anomalous
-clips become anomalous test clips. The windows are written with DCASE 2022
+each clip is cut into 1-second windows. The first half of a normal clip's
+windows become normal training clips and the rest normal test clips. The
+windows of the anomalous clips become anomalous test clips. The windows are written with DCASE 2022
 names, one section per source machine type and year.
 """
 
@@ -50,10 +50,10 @@ def windowed_real_data(real_data_dir, tmp_path_factory):
         year = next(p.name for p in clip.parents if p.name.startswith("dcase"))
         groups.setdefault(f"{machine_dir.name}-{year[-4:]}", []).append(clip)
 
-    kept = {m: clips for m, clips in groups.items() if any("anomaly" in c.name for c in clips) and any("normal" in c.name for c in clips)}
-    for machine, clips in kept.items():
+    usable = {m: clips for m, clips in groups.items() if any("anomaly" in c.name for c in clips) and any("normal" in c.name for c in clips)}
+    for machine, clips in usable.items():
         _write_windows(clips, root, machine)
-    return root, sorted(kept)
+    return root, sorted(usable)
 
 
 @pytest.mark.parametrize("year", ["dcase2020", "dcase2023"])
@@ -68,7 +68,8 @@ def test_real_clips_parse_and_decode(real_data_dir, year):
         assert set(table["label"].tolist()) <= {"normal", "anomaly"}
         for path in table["path"].tolist():
             waveform = load_audio(next(release_root.rglob(path)))
-            assert waveform.dtype == np.float32 and waveform.size >= 160000
+            assert waveform.dtype == np.float32
+            assert waveform.size >= 160000
 
 
 def test_md_on_real_windows_is_finite(windowed_real_data, tmp_path):

@@ -19,7 +19,7 @@ def score(
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength of the linear probes."),
     k: int = typer.Option(1, "--k", min=1, help="Neighbours for the knn protocol."),
     seed: int = typer.Option(0, "--seed", help="Seed of the in-domain probe's 50/50 split."),
-    min_domain_clips: int = typer.Option(10, "--min-domain-clips", min=2, help="Fewest training clips of a domain for md-domain to fit its own model."),
+    min_domain_clips: int = typer.Option(10, "--min-domain-clips", min=2, help="Minimum number of training clips of a domain for md-domain to fit its own model."),
 ) -> None:
     """Score every stored model under each PROTOCOL and print AUC (%) per machine type."""
     from rich.markup import escape

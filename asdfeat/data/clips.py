@@ -32,7 +32,7 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class Clip:
-    """One audio clip and what its name and label files say about it.
+    """One audio clip with the metadata from its file name and label files.
 
     Attributes
     ----------

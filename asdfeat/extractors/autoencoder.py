@@ -3,7 +3,7 @@
 Input vectors are 5 consecutive log-mel frames concatenated (5 x 128 = 640
 values). Encoder and decoder each have 5 fully connected layers: 4 hidden
 layers of width ``hidden`` and the bottleneck (encoder) or output (decoder)
-layer; every layer but the output is followed by BatchNorm and ReLU. Training
+layer. Every layer but the output is followed by BatchNorm and ReLU. Training
 uses MSE on normal training clips only, AdamW and StepLR, and keeps the weights
 of the epoch with the minimum mean training loss (no validation set).
 

@@ -10,7 +10,7 @@ from asdfeat.errors import ExtractorError
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the registry knows about a model before it is built.
+    """Registry entry of a model: what can be listed before the model is built.
 
     Attributes
     ----------

@@ -89,7 +89,9 @@ def _select_dataset(records: list[dict], dataset: str | None, source: str) -> li
     if dataset is not None and dataset not in datasets:
         raise StatsError(f"{source}: dataset {dataset!r} not found; available datasets: {datasets}")
 
-    chosen = dataset if dataset is not None else (datasets[0] if datasets else None)
+    chosen = dataset
+    if chosen is None and datasets:
+        chosen = datasets[0]
     return [
         i
         for i in scored

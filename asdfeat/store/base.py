@@ -1,9 +1,10 @@
 """The feature-store interface that every backend implements.
 
-A store holds, for each (dataset, machine type), one clip table, and for each
-(model, dataset, machine type), an embedding matrix aligned row for row with
-that clip table, a per-row completion mask, a provenance record and optional
-binary artifacts (for example the trained weights of a proxy-task model).
+A store contains one clip table for each (dataset, machine type). For each
+(model, dataset, machine type) it contains an embedding matrix aligned row for
+row with that clip table, a per-row completion mask, a provenance record and
+optional binary artifacts (for example the trained weights of a proxy-task
+model).
 
 Rows are never reordered or removed: new clips are appended, and a row counts
 as stored only once its completion flag is set, which happens after its values

@@ -40,7 +40,7 @@ from ._array_store import ROW_CHUNK, ArrayFeatureStore, NodePath
 
 logger = logging.getLogger(__name__)
 
-# What zarr.open_group raises for a zarr.json that is missing, describes an
+# Exceptions that zarr.open_group raises for a zarr.json that is missing, describes an
 # array, or is not valid JSON.
 _OPEN_ERRORS = (zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError, ValueError, OSError)
 

@@ -1,8 +1,8 @@
 """Every registered pretrained name extracts into a store on CPU.
 
-The golden tiny checkpoints stand in for the released files: the BEATs file
-carries its own cfg, the EAT folder its config.json, and the CED file a
-config.json beside it, so one tiny checkpoint per family serves every name of
+The golden tiny checkpoints stand in for the released files. The BEATs file
+carries its own cfg, the EAT folder its config.json, and the CED file has a
+config.json beside it. So one tiny checkpoint per family serves every name of
 that family.
 """
 
